@@ -1,0 +1,17 @@
+//! hookfence: a pingora-based reverse proxy that forwards only webhook
+//! deliveries whose origin it has verified.
+//!
+//! Module map (see DESIGN.md): [`config`] parses and validates the TOML;
+//! [`routing`] matches paths; [`verify`] is the pure verification library;
+//! [`proxy`] is the pingora data path; [`outcome`] is the one result enum;
+//! [`telemetry`] sets up tracing and the audit record; [`server`] assembles
+//! the pingora server.
+
+pub mod config;
+pub mod outcome;
+pub mod proxy;
+pub mod routing;
+pub mod secret;
+pub mod server;
+pub mod telemetry;
+pub mod verify;

@@ -1,0 +1,88 @@
+//! The one enum every delivery ends in: it decides the HTTP answer, the metric
+//! label and the audit record alike, so the three can never disagree.
+
+use crate::verify::Rejection;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// Verified (or on an explicitly unsigned route) and answered by the upstream.
+    Forwarded,
+    RejectedMissingSignature,
+    RejectedBadSignature,
+    RejectedBodyTooLarge,
+    /// The client did not finish sending the body in time.
+    RejectedTimeout,
+    RejectedMethod,
+    /// The request is malformed (bad framing, dot segments in the path, …).
+    BadRequest,
+    NoRoute,
+    /// The upstream refused the connection, reset it, or answered garbage.
+    UpstreamError,
+    /// The upstream did not connect or answer in time.
+    UpstreamTimeout,
+}
+
+impl Outcome {
+    /// Every outcome, for tests and for pre-registering metric label values.
+    pub const ALL: [Outcome; 10] = [
+        Outcome::Forwarded,
+        Outcome::RejectedMissingSignature,
+        Outcome::RejectedBadSignature,
+        Outcome::RejectedBodyTooLarge,
+        Outcome::RejectedTimeout,
+        Outcome::RejectedMethod,
+        Outcome::BadRequest,
+        Outcome::NoRoute,
+        Outcome::UpstreamError,
+        Outcome::UpstreamTimeout,
+    ];
+
+    /// The stable label used in metrics and audit records.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Forwarded => "forwarded",
+            Outcome::RejectedMissingSignature => "rejected_missing_signature",
+            Outcome::RejectedBadSignature => "rejected_bad_signature",
+            Outcome::RejectedBodyTooLarge => "rejected_body_too_large",
+            Outcome::RejectedTimeout => "rejected_timeout",
+            Outcome::RejectedMethod => "rejected_method",
+            Outcome::BadRequest => "bad_request",
+            Outcome::NoRoute => "no_route",
+            Outcome::UpstreamError => "upstream_error",
+            Outcome::UpstreamTimeout => "upstream_timeout",
+        }
+    }
+
+    /// The status hookfence answers with itself (`Forwarded` relays the
+    /// upstream's status instead; 200 is only its nominal value).
+    pub fn status(self) -> u16 {
+        match self {
+            Outcome::Forwarded => 200,
+            Outcome::RejectedMissingSignature | Outcome::RejectedBadSignature => 401,
+            Outcome::RejectedBodyTooLarge => 413,
+            Outcome::RejectedTimeout => 408,
+            Outcome::RejectedMethod => 405,
+            Outcome::BadRequest => 400,
+            Outcome::NoRoute => 404,
+            Outcome::UpstreamError => 502,
+            Outcome::UpstreamTimeout => 504,
+        }
+    }
+}
+
+impl From<&Rejection> for Outcome {
+    fn from(rejection: &Rejection) -> Self {
+        match rejection {
+            Rejection::Missing(_) => Outcome::RejectedMissingSignature,
+            Rejection::Duplicate(_) | Rejection::Malformed(_) | Rejection::BadSignature | Rejection::BadToken => {
+                Outcome::RejectedBadSignature
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

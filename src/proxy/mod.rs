@@ -1,0 +1,228 @@
+//! The data path: route → body → verify → forward → outcome, on pingora.
+//!
+//! hookfence implements pingora's [`HttpServerApp`] rather than `ProxyHttp`:
+//! `ProxyHttp` streams the request body to the upstream *after* connecting, and
+//! a body consumed in `request_filter` is not forwarded at all (pingora issues
+//! #349 and #575; its retry buffer keeps only 64 KiB). hookfence must hold the
+//! whole body and verify it before the upstream sees a single byte — not even a
+//! connection — so it reads the request with pingora's server session and
+//! forwards it with pingora's pooled connector ([`forward`]).
+
+mod body;
+mod forward;
+mod headers;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use pingora::apps::{HttpPersistentSettings, HttpServerApp, ReusedHttpStream};
+use pingora::connectors::http::Connector;
+use pingora::http::ResponseHeader;
+use pingora::protocols::http::ServerSession;
+use pingora::server::ShutdownWatch;
+use pingora::ErrorType;
+
+use crate::config::{Config, Route, Verification};
+use crate::outcome::Outcome;
+use crate::routing::RouteMatch;
+use crate::telemetry::AuditRecord;
+use crate::verify::Delivery;
+use body::BodyError;
+use forward::ForwardError;
+
+/// The pingora application serving the public listener(s).
+pub struct HookfenceApp {
+    config: Arc<Config>,
+    connector: Connector,
+}
+
+impl HookfenceApp {
+    pub fn new(config: Arc<Config>) -> Self {
+        Self {
+            config,
+            connector: Connector::new(None),
+        }
+    }
+}
+
+/// How a delivery ended, as far as the connection is concerned.
+struct Ending {
+    outcome: Outcome,
+    status: u16,
+    /// Whether the connection may serve another request: false when the body
+    /// was left unread or the answer broke off.
+    reusable: bool,
+}
+
+impl Ending {
+    fn new(outcome: Outcome, status: u16, reusable: bool) -> Self {
+        Self {
+            outcome,
+            status,
+            reusable,
+        }
+    }
+}
+
+#[async_trait]
+impl HttpServerApp for HookfenceApp {
+    async fn process_new_http(
+        self: &Arc<Self>,
+        mut session: ServerSession,
+        shutdown: &ShutdownWatch,
+    ) -> Option<ReusedHttpStream> {
+        let config = Arc::clone(&self.config);
+        match tokio::time::timeout(config.server.header_timeout, session.read_request()).await {
+            Ok(Ok(true)) => {}
+            // Clean close between requests.
+            Ok(Ok(false)) => return None,
+            Ok(Err(e)) => {
+                if e.etype() == &ErrorType::InvalidHTTPHeader {
+                    session.set_keepalive(None);
+                    let _ = respond_json(&mut session, 400, "malformed request").await;
+                }
+                session.shutdown().await;
+                return None;
+            }
+            // Slow or stalled headers: cut the connection off.
+            Err(_) => {
+                session.shutdown().await;
+                return None;
+            }
+        }
+        if *shutdown.borrow() {
+            session.set_keepalive(None);
+        }
+
+        let started = Instant::now();
+        let header = session.req_header();
+        let mut record = AuditRecord {
+            method: header.method.to_string(),
+            path: header.uri.path().to_owned(),
+            ..AuditRecord::default()
+        };
+        let ending = self.handle(&mut session, &config, &mut record).await;
+        record.emit(ending.outcome, ending.status, started.elapsed());
+
+        if !ending.reusable {
+            session.set_keepalive(None);
+        }
+        let persistent = HttpPersistentSettings::for_session(&session);
+        match session.finish().await {
+            Ok(stream) => stream.map(|s| ReusedHttpStream::from_reusable_stream(s, persistent)),
+            Err(_) => None,
+        }
+    }
+}
+
+impl HookfenceApp {
+    async fn handle(&self, session: &mut ServerSession, config: &Config, record: &mut AuditRecord) -> Ending {
+        let header = session.req_header();
+        let route = match config.routes.find(&header.method, header.uri.path()) {
+            RouteMatch::Found { route, .. } => route,
+            RouteMatch::MethodNotAllowed => {
+                return reject(session, Outcome::RejectedMethod, "method not allowed", false).await
+            }
+            RouteMatch::NotFound => return reject(session, Outcome::NoRoute, "no route", false).await,
+        };
+        record.route = Some(route.name.clone());
+        record.delivery_id = provider_header(route, header, |p| p.delivery_id_header);
+        record.event = provider_header(route, header, |p| p.event_header);
+
+        let body = match body::read_body(session, route.limits.max_body, route.limits.body_timeout).await {
+            Ok(body) => body,
+            Err(e) => return reject_body(session, e, record).await,
+        };
+        record.body_bytes = body.len();
+
+        if let Verification::Verified(verifier) = &route.verification {
+            let delivery = Delivery {
+                headers: &session.req_header().headers,
+                body: &body,
+            };
+            if let Err(rejection) = verifier.verify(&delivery) {
+                record.signature_valid = Some(false);
+                let message = rejection.to_string();
+                record.reason = Some(message.clone());
+                return reject(session, Outcome::from(&rejection), &message, true).await;
+            }
+            record.signature_valid = Some(true);
+        }
+        self.forward(session, route, body, record).await
+    }
+
+    async fn forward(
+        &self,
+        session: &mut ServerSession,
+        route: &Route,
+        body: Bytes,
+        record: &mut AuditRecord,
+    ) -> Ending {
+        match forward::forward(&self.connector, session, route, body).await {
+            Ok(relayed) => {
+                record.upstream_status = Some(relayed.status);
+                Ending::new(Outcome::Forwarded, relayed.status, relayed.complete)
+            }
+            Err(ForwardError::Timeout(e)) => {
+                record.reason = Some(e.to_string());
+                reject(session, Outcome::UpstreamTimeout, "upstream timed out", true).await
+            }
+            Err(ForwardError::Unreachable(e)) => {
+                record.reason = Some(e.to_string());
+                reject(session, Outcome::UpstreamError, "upstream unavailable", true).await
+            }
+            Err(ForwardError::Downstream(e)) => {
+                record.reason = Some(e.to_string());
+                Ending::new(Outcome::Forwarded, 0, false)
+            }
+        }
+    }
+}
+
+/// A provider-defined header (delivery id, event) for the audit record.
+fn provider_header(
+    route: &Route,
+    header: &pingora::http::RequestHeader,
+    pick: impl Fn(&crate::verify::presets::Preset) -> Option<&'static str>,
+) -> Option<String> {
+    let name = pick(route.provider?)?;
+    let value = header.headers.get(name)?.to_str().ok()?;
+    Some(value.to_owned())
+}
+
+async fn reject_body(session: &mut ServerSession, error: BodyError, record: &mut AuditRecord) -> Ending {
+    match error {
+        BodyError::TooLarge => reject(session, Outcome::RejectedBodyTooLarge, "body too large", false).await,
+        BodyError::Timeout => reject(session, Outcome::RejectedTimeout, "body not received in time", false).await,
+        BodyError::BadFraming(what) => reject(session, Outcome::BadRequest, what, false).await,
+        // The client is gone or sent garbage mid-body: nobody to answer.
+        BodyError::Client(e) => {
+            record.reason = Some(e.to_string());
+            Ending::new(Outcome::BadRequest, 0, false)
+        }
+    }
+}
+
+/// Answers with the outcome's status and a JSON error. `body_read` tells
+/// whether the request body was consumed (the connection may be kept).
+async fn reject(session: &mut ServerSession, outcome: Outcome, message: &str, body_read: bool) -> Ending {
+    let status = outcome.status();
+    if !body_read {
+        session.set_keepalive(None);
+    }
+    let written = respond_json(session, status, message).await.is_ok();
+    Ending::new(outcome, status, body_read && written)
+}
+
+async fn respond_json(session: &mut ServerSession, status: u16, message: &str) -> pingora::Result<()> {
+    let body = Bytes::from(serde_json::json!({ "error": message }).to_string());
+    let mut response = ResponseHeader::build(status, Some(2))?;
+    response.insert_header(CONTENT_TYPE, "application/json")?;
+    response.insert_header(CONTENT_LENGTH, body.len())?;
+    session.write_response_header(Box::new(response)).await?;
+    session.write_response_body(body, true).await?;
+    Ok(())
+}

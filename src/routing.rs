@@ -1,0 +1,284 @@
+//! Path patterns and the route table.
+//!
+//! A pattern is a sequence of segments: literals (`hooks`), parameters
+//! (`{app_id}`, one non-empty segment) and, last only, a wildcard (`*`, one or
+//! more remaining segments). When several routes match a path, the most
+//! specific wins, compared segment by segment from the left: literal beats
+//! parameter beats wildcard. Two routes that could match the same path with
+//! the same specificity and a common method are ambiguous, and the config is
+//! refused.
+
+use std::cmp::Ordering;
+
+use http::Method;
+
+/// One segment of a pattern. The derive order is the specificity order.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Segment {
+    Literal(String),
+    Param(String),
+    Wildcard,
+}
+
+impl Segment {
+    fn rank(&self) -> u8 {
+        match self {
+            Segment::Literal(_) => 0,
+            Segment::Param(_) => 1,
+            Segment::Wildcard => 2,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathPattern {
+    source: String,
+    segments: Vec<Segment>,
+}
+
+impl PathPattern {
+    pub fn parse(source: &str) -> Result<Self, String> {
+        let rest = source
+            .strip_prefix('/')
+            .ok_or_else(|| format!("`{source}` must start with `/`"))?;
+        let parts: Vec<&str> = rest.split('/').collect();
+        let mut segments = Vec::with_capacity(parts.len());
+        for (i, part) in parts.iter().enumerate() {
+            let segment = if *part == "*" {
+                if i + 1 != parts.len() {
+                    return Err(format!("`{source}`: `*` is only allowed as the last segment"));
+                }
+                Segment::Wildcard
+            } else if let Some(name) = part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+                if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                    return Err(format!(
+                        "`{source}`: parameter `{{{name}}}` must be a non-empty name of letters, digits and `_`"
+                    ));
+                }
+                if segments.iter().any(|s| matches!(s, Segment::Param(n) if n == name)) {
+                    return Err(format!("`{source}`: parameter `{{{name}}}` appears twice"));
+                }
+                Segment::Param(name.to_owned())
+            } else if part.contains(['{', '}', '*', '?', '#']) {
+                return Err(format!(
+                    "`{source}`: segment `{part}` mixes literal text with `{{`, `}}`, `*`, `?` or `#`"
+                ));
+            } else if *part == "." || *part == ".." {
+                return Err(format!("`{source}`: `.` and `..` segments are not allowed"));
+            } else {
+                Segment::Literal((*part).to_owned())
+            };
+            segments.push(segment);
+        }
+        Ok(Self {
+            source: source.to_owned(),
+            segments,
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.source
+    }
+
+    /// Names of the `{param}` segments, in order.
+    pub fn param_names(&self) -> impl Iterator<Item = &str> {
+        self.segments.iter().filter_map(|s| match s {
+            Segment::Param(name) => Some(name.as_str()),
+            _ => None,
+        })
+    }
+
+    /// Matches a request path (no query), returning the parameter values in order.
+    fn matches<'p>(&self, path: &'p str) -> Option<Vec<&'p str>> {
+        let rest = path.strip_prefix('/')?;
+        let mut parts = rest.split('/');
+        let mut params = Vec::new();
+        for segment in &self.segments {
+            match segment {
+                Segment::Wildcard => return parts.next().filter(|p| !p.is_empty()).map(|_| params),
+                Segment::Literal(lit) => {
+                    if parts.next()? != lit {
+                        return None;
+                    }
+                }
+                Segment::Param(_) => {
+                    let value = parts.next().filter(|p| !p.is_empty())?;
+                    params.push(value);
+                }
+            }
+        }
+        parts.next().is_none().then_some(params)
+    }
+
+    /// Whether some path matches both patterns.
+    fn overlaps(&self, other: &Self) -> bool {
+        let (a, b) = (&self.segments, &other.segments);
+        for i in 0..a.len().max(b.len()) {
+            match (a.get(i), b.get(i)) {
+                (Some(Segment::Wildcard), Some(_)) | (Some(_), Some(Segment::Wildcard)) => return true,
+                (Some(Segment::Literal(x)), Some(Segment::Literal(y))) if x != y => return false,
+                (Some(_), Some(_)) => {}
+                // A path of this length matches only the shorter pattern, unless
+                // the longer one continues with a wildcard that needs one more segment.
+                _ => return false,
+            }
+        }
+        true
+    }
+
+    /// Specificity order: `Less` means `self` is more specific.
+    fn specificity(&self, other: &Self) -> Ordering {
+        let ranks = |p: &Self| p.segments.iter().map(Segment::rank).collect::<Vec<_>>();
+        ranks(self).cmp(&ranks(other))
+    }
+}
+
+/// What a request path and method resolve to.
+#[derive(Debug)]
+pub enum RouteMatch<'t, 'p, R> {
+    Found { route: &'t R, params: Vec<&'p str> },
+    MethodNotAllowed,
+    NotFound,
+}
+
+/// What the table needs to know about a route.
+pub trait Routable {
+    fn pattern(&self) -> &PathPattern;
+    fn methods(&self) -> &[Method];
+}
+
+/// Routes ordered most specific first, so the first match is the right one.
+#[derive(Debug)]
+pub struct RouteTable<R> {
+    routes: Vec<R>,
+}
+
+/// Two routes that can receive the same request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ambiguity {
+    pub first: usize,
+    pub second: usize,
+}
+
+impl<R: Routable> RouteTable<R> {
+    /// Builds the table, or reports every ambiguous pair by their index in `routes`.
+    pub fn new(routes: Vec<R>) -> Result<Self, Vec<Ambiguity>> {
+        let mut ambiguities = Vec::new();
+        for (i, a) in routes.iter().enumerate() {
+            for (j, b) in routes.iter().enumerate().skip(i + 1) {
+                let shares_method = a.methods().iter().any(|m| b.methods().contains(m));
+                if shares_method
+                    && a.pattern().overlaps(b.pattern())
+                    && a.pattern().specificity(b.pattern()) == Ordering::Equal
+                {
+                    ambiguities.push(Ambiguity { first: i, second: j });
+                }
+            }
+        }
+        if !ambiguities.is_empty() {
+            return Err(ambiguities);
+        }
+        let mut routes = routes;
+        routes.sort_by(|a, b| a.pattern().specificity(b.pattern()));
+        Ok(Self { routes })
+    }
+
+    pub fn routes(&self) -> &[R] {
+        &self.routes
+    }
+
+    pub fn find<'t, 'p>(&'t self, method: &Method, path: &'p str) -> RouteMatch<'t, 'p, R> {
+        let mut path_matched = false;
+        for route in &self.routes {
+            if let Some(params) = route.pattern().matches(path) {
+                if route.methods().contains(method) {
+                    return RouteMatch::Found { route, params };
+                }
+                path_matched = true;
+            }
+        }
+        if path_matched {
+            RouteMatch::MethodNotAllowed
+        } else {
+            RouteMatch::NotFound
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct R(PathPattern, Vec<Method>);
+    impl Routable for R {
+        fn pattern(&self) -> &PathPattern {
+            &self.0
+        }
+        fn methods(&self) -> &[Method] {
+            &self.1
+        }
+    }
+    fn r(p: &str) -> R {
+        R(PathPattern::parse(p).unwrap(), vec![Method::POST])
+    }
+    fn found<'a>(t: &'a RouteTable<R>, path: &'a str) -> Option<(&'a str, Vec<&'a str>)> {
+        match t.find(&Method::POST, path) {
+            RouteMatch::Found { route, params } => Some((route.0.as_str(), params)),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn exact_param_and_prefix() {
+        let t = RouteTable::new(vec![r("/hooks/*"), r("/hooks/github/{app_id}"), r("/hooks/gitlab")]).unwrap();
+        assert_eq!(found(&t, "/hooks/gitlab"), Some(("/hooks/gitlab", vec![])));
+        assert_eq!(
+            found(&t, "/hooks/github/42"),
+            Some(("/hooks/github/{app_id}", vec!["42"]))
+        );
+        assert_eq!(found(&t, "/hooks/github/42/x"), Some(("/hooks/*", vec![])));
+        assert_eq!(found(&t, "/hooks/github/"), Some(("/hooks/*", vec![])));
+        assert_eq!(found(&t, "/hooks"), None);
+        assert_eq!(found(&t, "/hooks/"), None);
+        assert_eq!(found(&t, "/other"), None);
+        assert_eq!(found(&t, "relative"), None);
+    }
+
+    #[test]
+    fn wrong_method() {
+        let t = RouteTable::new(vec![r("/a")]).unwrap();
+        assert!(matches!(t.find(&Method::GET, "/a"), RouteMatch::MethodNotAllowed));
+        assert!(matches!(t.find(&Method::GET, "/b"), RouteMatch::NotFound));
+    }
+
+    #[test]
+    fn ambiguity() {
+        assert!(RouteTable::new(vec![r("/a/{x}"), r("/a/{y}")]).is_err());
+        assert!(RouteTable::new(vec![r("/a"), r("/a")]).is_err());
+        assert!(RouteTable::new(vec![r("/a/*"), r("/a/*")]).is_err());
+        assert!(RouteTable::new(vec![r("/a/{x}/*"), r("/a/{y}/*")]).is_err());
+        assert!(RouteTable::new(vec![r("/a/{x}/b"), r("/a/{y}/*")]).is_ok());
+        // Different specificity or no common path: fine.
+        assert!(RouteTable::new(vec![r("/a/{x}"), r("/a/b")]).is_ok());
+        assert!(RouteTable::new(vec![r("/a/{x}"), r("/b/{x}")]).is_ok());
+        assert!(RouteTable::new(vec![r("/a/{x}"), r("/a/{x}/c")]).is_ok());
+        // Same path, disjoint methods: fine.
+        let get = R(PathPattern::parse("/a").unwrap(), vec![Method::GET]);
+        assert!(RouteTable::new(vec![r("/a"), get]).is_ok());
+    }
+
+    #[test]
+    fn bad_patterns() {
+        for (p, msg) in [
+            ("hooks", "must start with `/`"),
+            ("/a/*/b", "only allowed as the last segment"),
+            ("/a/{}", "non-empty name"),
+            ("/a/{x}/{x}", "appears twice"),
+            ("/a/x{y}", "mixes literal text"),
+            ("/a/../b", "not allowed"),
+        ] {
+            let err = PathPattern::parse(p).unwrap_err();
+            assert!(err.contains(msg), "{p}: {err}");
+        }
+    }
+}
