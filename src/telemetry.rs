@@ -4,6 +4,7 @@
 //! delivery?" and nothing a secret or a payload could leak through: no body,
 //! no signature, no credential header.
 
+use std::io::IsTerminal;
 use std::time::Duration;
 
 use tracing_subscriber::EnvFilter;
@@ -21,8 +22,10 @@ pub enum LogFormat {
 /// pingora's own `log` records are bridged in.
 pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // Colours only for a terminal: log files and collectors get plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     // A second init (tests, embedding) keeps the first subscriber.
     let _ = match format {

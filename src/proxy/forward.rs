@@ -72,6 +72,10 @@ pub async fn forward(
             .get_http_session(&peer)
             .await
             .map_err(ForwardError::upstream)?;
+        // The connector applies only the connect timeouts; reads and writes
+        // are bounded per session.
+        upstream.set_read_timeout(Some(route.limits.upstream_timeout));
+        upstream.set_write_timeout(Some(route.limits.upstream_timeout));
         match exchange(&mut upstream, &request, &body).await {
             Ok(()) => break upstream,
             Err(mut e) => {
@@ -142,8 +146,6 @@ async fn peer(upstream: &Upstream, route: &Route) -> Result<HttpPeer, ForwardErr
     let mut peer = HttpPeer::new(address, false, String::new());
     let options = &mut peer.options;
     options.connection_timeout = Some(route.limits.connect_timeout);
-    options.read_timeout = Some(route.limits.upstream_timeout);
-    options.write_timeout = Some(route.limits.upstream_timeout);
     options.idle_timeout = Some(UPSTREAM_IDLE);
     Ok(peer)
 }

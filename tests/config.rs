@@ -1,0 +1,295 @@
+//! `hookfence check` and config validation: good configs pass, and every broken
+//! one is refused with a message naming the file, line and key.
+
+use std::path::Path;
+use std::process::Command;
+
+use hookfence::config::{Config, ConfigErrors};
+
+const SERVER: &str = "[server]\nlisten = \"127.0.0.1:8080\"\n";
+
+fn env(name: &str) -> Option<String> {
+    match name {
+        "GH" => Some("gh-secret".into()),
+        "EMPTY" => Some(String::new()),
+        _ => None,
+    }
+}
+
+fn parse(source: &str) -> Result<Config, ConfigErrors> {
+    Config::parse(Path::new("test.toml"), source, &env)
+}
+
+/// The single error a config produces, as displayed.
+fn error_of(source: &str) -> String {
+    let errors = parse(source).expect_err("config should be refused").0;
+    assert_eq!(errors.len(), 1, "expected one error, got {errors:#?}");
+    errors[0].to_string()
+}
+
+fn route(body: &str) -> String {
+    format!("{SERVER}\n[[routes]]\nname = \"gh\"\npath = \"/gh\"\nupstream = \"http://127.0.0.1:3000\"\n{body}\n")
+}
+
+#[test]
+fn a_good_config_validates() {
+    let config = parse(&route("provider = \"github\"\nsecrets = [\"env:GH\"]")).unwrap();
+    let routes = config.routes.routes();
+    assert_eq!(routes.len(), 1);
+    assert_eq!(routes[0].name, "gh");
+    assert_eq!(routes[0].limits.max_body, 25 << 20);
+}
+
+#[test]
+fn broken_configs_name_file_line_and_key() {
+    let gh = "provider = \"github\"\nsecrets = [\"env:GH\"]\n";
+    let cases: Vec<(String, &str)> = vec![
+        (
+            route(&format!("{gh}max_bodyy = 3")),
+            "test.toml:10:1: routes[0].max_bodyy: unknown field `max_bodyy`, expected one of",
+        ),
+        (
+            route(&format!("{gh}max_body = true")),
+            "test.toml:10:12: routes[0].max_body: invalid type: boolean `true`",
+        ),
+        (
+            route(&format!("{gh}max_body = \"5 parsecs\"")),
+            "test.toml:10:12: routes[0].max_body: unknown size unit `parsecs`",
+        ),
+        (
+            route(&format!("{gh}body_timeout = \"soon\"")),
+            "test.toml:10:16: routes[0].body_timeout: `soon` is not a duration",
+        ),
+        (
+            route("provider = \"github\"\nsecrets = [\"env:NOPE\"]"),
+            "test.toml:9:12: routes[0].secrets[0]: environment variable NOPE is not set",
+        ),
+        (
+            route("provider = \"github\"\nsecrets = [\"env:EMPTY\"]"),
+            "test.toml:9:12: routes[0].secrets[0]: environment variable EMPTY is empty",
+        ),
+        (
+            route("provider = \"github\"\nsecrets = [\"hunter2\"]"),
+            "test.toml:9:12: routes[0].secrets[0]: a secret must be a reference, `env:NAME` or `file:/path`",
+        ),
+        (
+            route("provider = \"github\"\nsecrets = [\"file:/nonexistent/secret\"]"),
+            "test.toml:9:12: routes[0].secrets[0]: cannot read secret file /nonexistent/secret",
+        ),
+        (
+            route("provider = \"github\"\nsecrets = []"),
+            "test.toml:9:11: routes[0].secrets: must list at least one secret",
+        ),
+        (
+            route("provider = \"github\""),
+            "test.toml:5:8: routes[0].secrets: missing: a verified route needs at least one secret",
+        ),
+        (
+            route("secrets = [\"env:GH\"]"),
+            "test.toml:5:8: routes[0].provider: missing: every verified route needs a provider",
+        ),
+        (
+            route("provider = \"githab\"\nsecrets = [\"env:GH\"]"),
+            "test.toml:8:12: routes[0].provider: unknown provider `githab`; known providers: github, gitlab",
+        ),
+        (
+            route("verify = \"none\""),
+            "test.toml:8:10: routes[0].verify: verify = \"none\" also needs `allow_unsigned = true` in [server]",
+        ),
+        (
+            route(&format!("{gh}allow_legacy_signature = true").replace("github", "gitlab")),
+            "test.toml:10:26: routes[0].allow_legacy_signature: provider `gitlab` has no legacy signature scheme",
+        ),
+        (
+            route(gh).replace("http://127.0.0.1:3000", "ftp://x"),
+            "test.toml:7:12: routes[0].upstream: `ftp://x` must be an http:// URL",
+        ),
+        (
+            route(gh).replace("http://127.0.0.1:3000", "https://x"),
+            "test.toml:7:12: routes[0].upstream: https upstreams are not supported yet",
+        ),
+        (
+            route(gh).replace("\"/gh\"", "\"gh\""),
+            "test.toml:6:8: routes[0].path: `gh` must start with `/`",
+        ),
+        (
+            route(gh).replace("\"gh\"", "\"g h\""),
+            "test.toml:5:8: routes[0].name: must be non-empty and use only letters",
+        ),
+        (
+            route(&format!("{gh}methods = [\"P OST\"]")),
+            "test.toml:10:12: routes[0].methods[0]: not an HTTP method",
+        ),
+        (
+            route(&format!(
+                "{gh}sign_forwarded = {{ header = \"X-Sig\", secret = \"env:NOPE\" }}"
+            )),
+            "test.toml:10:47: routes[0].sign_forwarded.secret: environment variable NOPE is not set",
+        ),
+        (
+            format!(
+                "{}\n[[routes]]\nname = \"gh\"\npath = \"/other\"\nupstream = \"http://h:1\"\n{gh}",
+                route(gh)
+            ),
+            "test.toml:13:8: routes[1].name: route name `gh` is already used by routes[0]",
+        ),
+        (
+            format!(
+                "{}\n[[routes]]\nname = \"gh2\"\npath = \"/gh\"\nupstream = \"http://h:1\"\n{gh}",
+                route(gh)
+            ),
+            "test.toml:14:8: routes[1].path: route `gh2` (/gh) is ambiguous with route `gh` (/gh)",
+        ),
+        (
+            SERVER.to_string(),
+            "test.toml: routes: no routes: add at least one [[routes]] table",
+        ),
+        (
+            route(gh).replace("127.0.0.1:8080", "localhost:8080"),
+            "test.toml:2:10: server.listen: `localhost:8080` is not an IP:port address",
+        ),
+        (
+            "[server\nlisten = 1".to_string(),
+            "test.toml:1:8: unclosed table, expected `]`",
+        ),
+        (
+            route(gh).replace("[server]", "[servers]"),
+            "test.toml:1:2: servers: unknown field `servers`",
+        ),
+    ];
+    for (source, expected) in &cases {
+        let error = error_of(source);
+        assert!(
+            error.starts_with(expected),
+            "\nexpected: {expected}\n     got: {error}\nconfig:\n{source}"
+        );
+    }
+}
+
+#[test]
+fn unsigned_routes_need_both_switches() {
+    let open = "verify = \"none\"";
+    assert!(parse(&route(open)).is_err());
+    let config = parse(&route(open).replace("[server]", "[server]\nallow_unsigned = true")).unwrap();
+    assert!(matches!(
+        config.routes.routes()[0].verification,
+        hookfence::config::Verification::Unsigned
+    ));
+    let via_env = Config::parse(Path::new("test.toml"), &route(open), &|name| {
+        (name == "HOOKFENCE_ALLOW_UNSIGNED").then(|| "true".to_string())
+    });
+    assert!(via_env.is_ok());
+    let error = error_of(
+        &route("verify = \"none\"\nsecrets = [\"env:GH\"]").replace("[server]", "[server]\nallow_unsigned = true"),
+    );
+    assert!(error.contains("verify = \"none\" takes no secrets"), "{error}");
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let source = route("provider = \"github\"\nsecrets = [\"env:NOPE1\", \"env:NOPE2\"]\nmethods = []");
+    let errors = parse(&source).unwrap_err().0;
+    let keys: Vec<_> = errors.iter().filter_map(|e| e.key.clone()).collect();
+    assert_eq!(
+        keys,
+        vec!["routes[0].methods", "routes[0].secrets[0]", "routes[0].secrets[1]"]
+    );
+}
+
+#[test]
+fn secret_files_resolve_relative_to_the_config_and_lose_one_trailing_newline() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("gh.secret"), "from-a-file\n").unwrap();
+    std::fs::write(dir.path().join("empty.secret"), "\n").unwrap();
+    let path = dir.path().join("hookfence.toml");
+    let config = Config::parse(
+        &path,
+        &route("provider = \"github\"\nsecrets = [\"file:gh.secret\"]"),
+        &env,
+    );
+    assert!(config.is_ok(), "{}", config.unwrap_err());
+    let errors = Config::parse(
+        &path,
+        &route("provider = \"github\"\nsecrets = [\"file:empty.secret\"]"),
+        &env,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        errors.contains("routes[0].secrets[0]: secret file") && errors.ends_with("empty.secret is empty"),
+        "{errors}"
+    );
+}
+
+#[test]
+fn errors_never_contain_secret_values() {
+    let source = route("provider = \"github\"\nsecrets = [\"env:GH\"]\nmax_body = \"x\"");
+    let error = parse(&source).unwrap_err().to_string();
+    assert!(!error.contains("gh-secret"), "{error}");
+    let config = parse(&route("provider = \"github\"\nsecrets = [\"env:GH\"]")).unwrap();
+    assert!(
+        !format!("{config:?}").contains("gh-secret"),
+        "secret visible in Debug output"
+    );
+}
+
+fn hookfence(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_hookfence"))
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn check_command_on_the_shipped_example_config() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/config/hookfence.toml");
+    let env = [
+        ("GITHUB_WEBHOOK_SECRET", "a"),
+        ("GITLAB_WEBHOOK_TOKEN", "b"),
+        ("HOOKFENCE_FORWARD_SECRET", "c"),
+    ];
+    let (ok, stdout, stderr) = hookfence(&["check", "--config", example], &env);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("ok, listening on 127.0.0.1:8080"), "{stdout}");
+    assert!(stdout.contains("github") && stdout.contains("/hooks/github") && stdout.contains("x-hub-signature-256"));
+    assert!(
+        stdout.contains("gitlab") && stdout.contains("x-gitlab-token"),
+        "{stdout}"
+    );
+
+    // Without the secrets: refused, each missing one named with its line.
+    let (ok, _, stderr) = hookfence(&["check", "--config", example], &[]);
+    assert!(!ok);
+    assert!(
+        stderr.contains(
+            "hookfence.toml:18:12: routes[0].secrets[0]: environment variable GITHUB_WEBHOOK_SECRET is not set"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("routes[1].sign_forwarded.secret: environment variable HOOKFENCE_FORWARD_SECRET is not set"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn run_refuses_to_start_on_a_broken_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("broken.toml");
+    std::fs::write(&path, route("provider = \"github\"")).unwrap();
+    let (ok, _, stderr) = hookfence(&["run", "--config", path.to_str().unwrap()], &[]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("broken.toml:5:8: routes[0].secrets: missing"),
+        "{stderr}"
+    );
+    let (ok, _, stderr) = hookfence(&["check", "--config", "/nonexistent.toml"], &[]);
+    assert!(!ok);
+    assert!(stderr.contains("/nonexistent.toml: cannot read config"), "{stderr}");
+}

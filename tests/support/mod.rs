@@ -1,0 +1,412 @@
+//! Test harness: a real upstream that records every connection and request, the
+//! real `hookfence` binary on a free port, and a raw HTTP/1.1 client that can
+//! send exactly the bytes a test wants (chunked, lying lengths, slow bodies).
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// HMAC-SHA256 as GitHub writes it: `sha256=<hex>`. Computed here, not with
+/// hookfence's code, so the tests check hookfence against an independent signer.
+pub fn github_signature(secret: &[u8], body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// One request as the upstream saw it.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: String,
+    pub target: String,
+    /// Header names lowercased, in arrival order.
+    pub headers: Vec<(String, Vec<u8>)>,
+    pub body: Vec<u8>,
+}
+
+impl Recorded {
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_slice())
+    }
+
+    pub fn header_str(&self, name: &str) -> Option<&str> {
+        self.header(name).map(|v| std::str::from_utf8(v).expect("utf-8 header"))
+    }
+}
+
+/// How the upstream answers.
+#[derive(Debug, Clone, Copy)]
+pub enum Behaviour {
+    /// `status` with body `upstream says hi`.
+    Respond(u16),
+    /// Reads the request, then never answers.
+    Hang,
+}
+
+#[derive(Default)]
+struct UpstreamState {
+    connections: usize,
+    requests: Vec<Recorded>,
+}
+
+/// A real HTTP/1.1 server on loopback that records what it receives.
+pub struct Upstream {
+    pub addr: SocketAddr,
+    state: Arc<Mutex<UpstreamState>>,
+}
+
+impl Upstream {
+    pub fn start(behaviour: Behaviour) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind upstream");
+        let addr = listener.local_addr().expect("upstream addr");
+        let state = Arc::new(Mutex::new(UpstreamState::default()));
+        let shared = Arc::clone(&state);
+        thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                shared.lock().unwrap().connections += 1;
+                let shared = Arc::clone(&shared);
+                thread::spawn(move || serve_connection(stream, behaviour, shared));
+            }
+        });
+        Self { addr, state }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// TCP connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.state.lock().unwrap().connections
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.state.lock().unwrap().requests.clone()
+    }
+
+    /// Waits (bounded) until `n` requests were recorded; the upstream records
+    /// a request before answering, so after a 2xx this returns at once.
+    pub fn wait_for_requests(&self, n: usize) -> Vec<Recorded> {
+        let deadline = Instant::now() + IO_TIMEOUT;
+        loop {
+            let requests = self.requests();
+            if requests.len() >= n || Instant::now() > deadline {
+                return requests;
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+fn serve_connection(stream: TcpStream, behaviour: Behaviour, state: Arc<Mutex<UpstreamState>>) {
+    let mut writer = stream.try_clone().expect("clone upstream stream");
+    let mut reader = BufReader::new(stream);
+    while let Some(request) = read_request(&mut reader) {
+        state.lock().unwrap().requests.push(request);
+        match behaviour {
+            Behaviour::Respond(status) => {
+                let body = b"upstream says hi";
+                let head = format!(
+                    "HTTP/1.1 {status} Whatever\r\nContent-Length: {}\r\nX-Upstream: yes\r\n\r\n",
+                    body.len()
+                );
+                if writer
+                    .write_all(head.as_bytes())
+                    .and_then(|_| writer.write_all(body))
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            Behaviour::Hang => {
+                thread::sleep(Duration::from_secs(30));
+                return;
+            }
+        }
+    }
+}
+
+/// Parses one request (Content-Length or chunked body); `None` at EOF.
+fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Recorded> {
+    let mut line = String::new();
+    if reader.read_line(&mut line).ok()? == 0 {
+        return None;
+    }
+    let mut parts = line.trim_end().splitn(3, ' ');
+    let method = parts.next()?.to_owned();
+    let target = parts.next()?.to_owned();
+    let headers = read_headers(reader)?;
+    let body = read_body(reader, &headers)?;
+    Some(Recorded {
+        method,
+        target,
+        headers,
+        body,
+    })
+}
+
+fn read_headers(reader: &mut impl BufRead) -> Option<Vec<(String, Vec<u8>)>> {
+    let mut headers = Vec::new();
+    loop {
+        let mut raw = Vec::new();
+        if reader.read_until(b'\n', &mut raw).ok()? == 0 {
+            return None;
+        }
+        let raw = raw.strip_suffix(b"\r\n").or_else(|| raw.strip_suffix(b"\n"))?.to_vec();
+        if raw.is_empty() {
+            return Some(headers);
+        }
+        let colon = raw.iter().position(|&b| b == b':')?;
+        let name = String::from_utf8_lossy(&raw[..colon]).to_ascii_lowercase();
+        let value = raw[colon + 1..].trim_ascii().to_vec();
+        headers.push((name, value));
+    }
+}
+
+fn read_body(reader: &mut impl BufRead, headers: &[(String, Vec<u8>)]) -> Option<Vec<u8>> {
+    let get = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+    };
+    if get("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
+        let mut body = Vec::new();
+        loop {
+            let mut size = String::new();
+            reader.read_line(&mut size).ok()?;
+            let size = usize::from_str_radix(size.trim().split(';').next()?, 16).ok()?;
+            let mut chunk = vec![0; size + 2];
+            reader.read_exact(&mut chunk).ok()?;
+            if size == 0 {
+                return Some(body);
+            }
+            body.extend_from_slice(&chunk[..size]);
+        }
+    }
+    let length: usize = get("content-length").map_or(Some(0), |v| v.parse().ok())?;
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).ok()?;
+    Some(body)
+}
+
+/// A response as the client saw it.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, Vec<u8>)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn body_str(&self) -> &str {
+        std::str::from_utf8(&self.body).expect("utf-8 body")
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body_str()))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| std::str::from_utf8(v).expect("utf-8 header"))
+    }
+}
+
+/// A client connection to hookfence speaking raw bytes.
+pub struct Client {
+    reader: BufReader<TcpStream>,
+}
+
+impl Client {
+    pub fn connect(addr: SocketAddr) -> Self {
+        let stream = TcpStream::connect(addr).expect("connect to hookfence");
+        stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+        stream.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
+        Self {
+            reader: BufReader::new(stream),
+        }
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) -> &mut Self {
+        self.reader.get_mut().write_all(bytes).expect("write to hookfence");
+        self
+    }
+
+    /// Reads one response (status line, headers, Content-Length body).
+    pub fn response(&mut self) -> Response {
+        self.try_response()
+            .expect("hookfence closed the connection without a response")
+    }
+
+    /// `None` if the connection closed before a status line arrived.
+    pub fn try_response(&mut self) -> Option<Response> {
+        loop {
+            let mut line = String::new();
+            if self.reader.read_line(&mut line).ok()? == 0 {
+                return None;
+            }
+            let status: u16 = line.split(' ').nth(1)?.parse().ok()?;
+            let headers = read_headers(&mut self.reader)?;
+            if (100..200).contains(&status) {
+                continue;
+            }
+            let body = read_body(&mut self.reader, &headers)?;
+            return Some(Response { status, headers, body });
+        }
+    }
+
+    /// Reads only an interim (1xx) or final status line and its headers,
+    /// leaving any body unread. Used to watch for `100 Continue`.
+    pub fn status_line(&mut self) -> Option<u16> {
+        let mut line = String::new();
+        if self.reader.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
+        let status = line.split(' ').nth(1)?.parse().ok()?;
+        read_headers(&mut self.reader)?;
+        Some(status)
+    }
+
+    /// Whether the server closed the connection (EOF) within the read timeout.
+    pub fn is_closed(&mut self) -> bool {
+        let mut byte = [0u8; 1];
+        matches!(self.reader.read(&mut byte), Ok(0))
+    }
+}
+
+/// Builds a request with a Content-Length body and `Connection: close`.
+pub fn request(method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
+    let mut out = format!("{method} {path} HTTP/1.1\r\nHost: hookfence.test\r\n");
+    for (name, value) in headers {
+        out.push_str(&format!("{name}: {value}\r\n"));
+    }
+    out.push_str(&format!("Content-Length: {}\r\nConnection: close\r\n\r\n", body.len()));
+    let mut bytes = out.into_bytes();
+    bytes.extend_from_slice(body);
+    bytes
+}
+
+/// Sends one request on a new connection and reads the response.
+pub fn post(addr: SocketAddr, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
+    Client::connect(addr)
+        .send(&request("POST", path, headers, body))
+        .response()
+}
+
+/// A free loopback port (bound and released; good enough for tests).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The real `hookfence run` process on a free port, killed on drop.
+pub struct Hookfence {
+    child: Child,
+    pub addr: SocketAddr,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Hookfence {
+    /// Starts hookfence with `routes` (TOML for `[[routes]]` tables and any
+    /// extra `[server]` keys go in `server_extra`). Secret files can be put in
+    /// the returned config directory beforehand via [`Hookfence::start_in`].
+    pub fn start(server_extra: &str, routes: &str, env: &[(&str, &str)]) -> Self {
+        Self::start_in(tempfile::tempdir().expect("tempdir"), server_extra, routes, env)
+    }
+
+    pub fn start_in(dir: tempfile::TempDir, server_extra: &str, routes: &str, env: &[(&str, &str)]) -> Self {
+        let port = free_port();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let config = dir.path().join("hookfence.toml");
+        std::fs::write(
+            &config,
+            format!("[server]\nlisten = \"{addr}\"\nthreads = 2\n{server_extra}\n\n{routes}"),
+        )
+        .expect("write config");
+        let log = dir.path().join("hookfence.log");
+        let log_file = std::fs::File::create(&log).expect("create log");
+        let child = Command::new(env!("CARGO_BIN_EXE_hookfence"))
+            .arg("run")
+            .arg("--config")
+            .arg(&config)
+            .envs(env.iter().copied())
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log_file)
+            .spawn()
+            .expect("spawn hookfence");
+        let mut hookfence = Self {
+            child,
+            addr,
+            log,
+            _dir: dir,
+        };
+        hookfence.wait_until_listening();
+        hookfence
+    }
+
+    fn wait_until_listening(&mut self) {
+        let deadline = Instant::now() + IO_TIMEOUT;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("hookfence exited with {status}:\n{}", self.log());
+            }
+            if TcpStream::connect(self.addr).is_ok() {
+                return;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        panic!(
+            "hookfence did not listen on {} within {IO_TIMEOUT:?}:\n{}",
+            self.addr,
+            self.log()
+        );
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The outcomes of the audit records logged so far (human log format).
+    pub fn audit_outcomes(&self) -> Vec<String> {
+        self.log()
+            .lines()
+            .filter(|l| l.contains("hookfence::audit"))
+            .filter_map(|l| l.split("outcome=\"").nth(1)?.split('"').next().map(str::to_owned))
+            .collect()
+    }
+
+    /// Waits (bounded) for `n` audit records: a record is written just after
+    /// the response, so a test that has its response may be a moment early.
+    pub fn wait_for_audit(&self, n: usize) -> Vec<String> {
+        let deadline = Instant::now() + IO_TIMEOUT;
+        loop {
+            let outcomes = self.audit_outcomes();
+            if outcomes.len() >= n || Instant::now() > deadline {
+                return outcomes;
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Hookfence {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
