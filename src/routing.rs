@@ -188,6 +188,11 @@ impl<R: Routable> RouteTable<R> {
     }
 
     pub fn find<'t, 'p>(&'t self, method: &Method, path: &'p str) -> RouteMatch<'t, 'p, R> {
+        // An upstream that normalises `..` would otherwise be handed a path no
+        // route was written for (`/hooks/*` + `/hooks/../admin`).
+        if has_dot_segment(path) {
+            return RouteMatch::NotFound;
+        }
         let mut path_matched = false;
         for route in &self.routes {
             if let Some(params) = route.pattern().matches(path) {
@@ -203,6 +208,14 @@ impl<R: Routable> RouteTable<R> {
             RouteMatch::NotFound
         }
     }
+}
+
+/// Whether a request path has a `.` or `..` segment, literal or percent-encoded.
+fn has_dot_segment(path: &str) -> bool {
+    path.split('/').any(|segment| {
+        let decoded = segment.to_ascii_lowercase().replace("%2e", ".");
+        decoded == "." || decoded == ".."
+    })
 }
 
 #[cfg(test)]
@@ -242,6 +255,23 @@ mod tests {
         assert_eq!(found(&t, "/hooks/"), None);
         assert_eq!(found(&t, "/other"), None);
         assert_eq!(found(&t, "relative"), None);
+    }
+
+    #[test]
+    fn dot_segments_match_nothing() {
+        let t = RouteTable::new(vec![r("/hooks/*"), r("/t/{id}")]).unwrap();
+        for path in [
+            "/hooks/../admin",
+            "/hooks/./x",
+            "/hooks/%2e%2e/admin",
+            "/hooks/.%2E/x",
+            "/t/..",
+            "/t/%2e",
+        ] {
+            assert!(matches!(t.find(&Method::POST, path), RouteMatch::NotFound), "{path}");
+        }
+        assert!(found(&t, "/hooks/...").is_some(), "three dots is an ordinary name");
+        assert!(found(&t, "/t/.well-known").is_some());
     }
 
     #[test]

@@ -9,8 +9,8 @@ use pingora::services::listening::Service;
 use crate::config::Config;
 use crate::proxy::HookfenceApp;
 
-/// Runs hookfence until SIGTERM (graceful: in-flight deliveries get
-/// `shutdown_grace`) or SIGINT (immediate). Never returns.
+/// Runs hookfence until SIGTERM (graceful: pingora stops accepting and waits
+/// `shutdown_grace` for in-flight deliveries) or SIGINT (immediate). Never returns.
 pub fn run(config: Config) -> ! {
     let mut conf = ServerConf {
         threads: config.server.threads,

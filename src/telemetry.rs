@@ -66,7 +66,7 @@ impl AuditRecord {
             reason = self.reason.as_deref(),
             body_bytes = self.body_bytes,
             upstream_status = self.upstream_status,
-            duration_ms = duration.as_secs_f64() * 1e3,
+            duration_us = u64::try_from(duration.as_micros()).unwrap_or(u64::MAX),
             "delivery"
         );
     }

@@ -35,7 +35,7 @@ pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(30);
-pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// The environment switch that, like `allow_unsigned = true`, enables the
 /// global half of the unsigned-route opt-in.
 pub const ALLOW_UNSIGNED_ENV: &str = "HOOKFENCE_ALLOW_UNSIGNED";

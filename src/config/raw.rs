@@ -25,7 +25,8 @@ pub struct RawServer {
     pub threads: Option<Spanned<usize>>,
     /// Time allowed for a client to send the request line and headers.
     pub header_timeout: Option<HumanDuration>,
-    /// Time in-flight deliveries get to finish on SIGTERM.
+    /// After SIGTERM, pingora stops accepting and waits this long (always the
+    /// full period) for in-flight deliveries before exiting.
     pub shutdown_grace: Option<HumanDuration>,
 }
 

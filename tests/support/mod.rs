@@ -117,15 +117,14 @@ fn serve_connection(stream: TcpStream, behaviour: Behaviour, state: Arc<Mutex<Up
         match behaviour {
             Behaviour::Respond(status) => {
                 let body = b"upstream says hi";
-                let head = format!(
+                // One write, so Nagle's algorithm cannot hold the body back.
+                let mut response = format!(
                     "HTTP/1.1 {status} Whatever\r\nContent-Length: {}\r\nX-Upstream: yes\r\n\r\n",
                     body.len()
-                );
-                if writer
-                    .write_all(head.as_bytes())
-                    .and_then(|_| writer.write_all(body))
-                    .is_err()
-                {
+                )
+                .into_bytes();
+                response.extend_from_slice(body);
+                if writer.write_all(&response).is_err() {
                     return;
                 }
             }

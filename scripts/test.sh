@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs and runs all of it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+ensure_packages cmake build-essential pkg-config
+ensure_rust
+cargo test --all-targets
