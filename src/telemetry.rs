@@ -52,6 +52,8 @@ pub struct AuditRecord {
 }
 
 impl AuditRecord {
+    /// Writes the record. `status` is what the client was answered; 0 means no
+    /// answer could be sent (the client went away mid-request).
     pub fn emit(&self, outcome: Outcome, status: u16, duration: Duration) {
         tracing::info!(
             target: "hookfence::audit",

@@ -28,8 +28,9 @@ pub enum ForwardError {
     Unreachable(Box<pingora::Error>),
     /// No connection or no answer within the route's timeouts.
     Timeout(Box<pingora::Error>),
-    /// The client went away while the answer was relayed.
-    Downstream(Box<pingora::Error>),
+    /// The upstream answered `status` but the client went away before the
+    /// answer could be relayed.
+    Downstream { status: u16, error: Box<pingora::Error> },
 }
 
 impl ForwardError {
@@ -98,7 +99,7 @@ pub async fn forward(
     session
         .write_response_header(Box::new(response))
         .await
-        .map_err(ForwardError::Downstream)?;
+        .map_err(|error| ForwardError::Downstream { status, error })?;
 
     let complete = relay_body(&mut upstream, session).await;
     if complete {

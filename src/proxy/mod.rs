@@ -174,9 +174,10 @@ impl HookfenceApp {
                 record.reason = Some(e.to_string());
                 reject(session, Outcome::UpstreamError, "upstream unavailable", true).await
             }
-            Err(ForwardError::Downstream(e)) => {
-                record.reason = Some(e.to_string());
-                Ending::new(Outcome::Forwarded, 0, false)
+            Err(ForwardError::Downstream { status, error }) => {
+                record.upstream_status = Some(status);
+                record.reason = Some(error.to_string());
+                Ending::new(Outcome::Forwarded, status, false)
             }
         }
     }
