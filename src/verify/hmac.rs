@@ -78,7 +78,7 @@ impl Encoding {
         let len = match self {
             Encoding::Hex => {
                 let len = text.len() / 2;
-                if text.len() % 2 != 0 || len > out.len() {
+                if !text.len().is_multiple_of(2) || len > out.len() {
                     return None;
                 }
                 hex::decode_to_slice(text, &mut out[..len]).ok()?;
