@@ -8,6 +8,7 @@
 //! the pingora server.
 
 pub mod config;
+pub mod filter;
 pub mod outcome;
 pub mod proxy;
 pub mod routing;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use hookfence::config::{Config, Verification};
+use hookfence::config::{Config, Keys, Verification};
 use hookfence::telemetry::{self, LogFormat};
 
 #[derive(Parser)]
@@ -75,10 +75,14 @@ fn print_routes(config: &Config) {
     for route in config.routes.routes() {
         let methods: Vec<_> = route.methods.iter().map(|m| m.as_str()).collect();
         let verification = match &route.verification {
-            Verification::Verified(v) => {
-                let provider = route.provider.map_or("?", |p| p.name);
-                let headers: Vec<_> = v.schemes().iter().map(|s| s.credential_header().as_str()).collect();
-                format!("{provider} ({})", headers.join(", "))
+            Verification::Verified { verifier, keys } => {
+                let provider = route.provider.map_or("custom", |p| p.name);
+                let places: Vec<_> = verifier.schemes().iter().map(|s| s.location().to_string()).collect();
+                let tenants = match keys {
+                    Keys::Fixed(keys) => format!("{} key(s)", keys.len()),
+                    Keys::PerTenant { param, tenants, .. } => format!("{} tenant(s) by {{{param}}}", tenants.len()),
+                };
+                format!("{provider} ({}; {tenants})", places.join(", "))
             }
             Verification::Unsigned => "UNSIGNED".to_owned(),
         };

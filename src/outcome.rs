@@ -7,8 +7,15 @@ use crate::verify::Rejection;
 pub enum Outcome {
     /// Verified (or on an explicitly unsigned route) and answered by the upstream.
     Forwarded,
+    /// Verified, then acknowledged without forwarding: outside the route's
+    /// event or branch allow-list, or a test event answered in place.
+    Filtered,
     RejectedMissingSignature,
     RejectedBadSignature,
+    /// A genuine signature over a timestamp outside the replay window.
+    RejectedStaleTimestamp,
+    /// The path names a tenant the route has no secret for.
+    RejectedUnknownTenant,
     RejectedBodyTooLarge,
     /// The client did not finish sending the body in time.
     RejectedTimeout,
@@ -24,10 +31,13 @@ pub enum Outcome {
 
 impl Outcome {
     /// Every outcome, for tests and for pre-registering metric label values.
-    pub const ALL: [Outcome; 10] = [
+    pub const ALL: [Outcome; 13] = [
         Outcome::Forwarded,
+        Outcome::Filtered,
         Outcome::RejectedMissingSignature,
         Outcome::RejectedBadSignature,
+        Outcome::RejectedStaleTimestamp,
+        Outcome::RejectedUnknownTenant,
         Outcome::RejectedBodyTooLarge,
         Outcome::RejectedTimeout,
         Outcome::RejectedMethod,
@@ -41,8 +51,11 @@ impl Outcome {
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Forwarded => "forwarded",
+            Outcome::Filtered => "filtered",
             Outcome::RejectedMissingSignature => "rejected_missing_signature",
             Outcome::RejectedBadSignature => "rejected_bad_signature",
+            Outcome::RejectedStaleTimestamp => "rejected_stale_timestamp",
+            Outcome::RejectedUnknownTenant => "rejected_unknown_tenant",
             Outcome::RejectedBodyTooLarge => "rejected_body_too_large",
             Outcome::RejectedTimeout => "rejected_timeout",
             Outcome::RejectedMethod => "rejected_method",
@@ -54,11 +67,14 @@ impl Outcome {
     }
 
     /// The status hookfence answers with itself (`Forwarded` relays the
-    /// upstream's status instead; 200 is only its nominal value).
+    /// upstream's status instead, 200 is only its nominal value; a `Filtered`
+    /// test event is answered 200).
     pub fn status(self) -> u16 {
         match self {
             Outcome::Forwarded => 200,
-            Outcome::RejectedMissingSignature | Outcome::RejectedBadSignature => 401,
+            Outcome::Filtered => 202,
+            Outcome::RejectedMissingSignature | Outcome::RejectedBadSignature | Outcome::RejectedStaleTimestamp => 401,
+            Outcome::RejectedUnknownTenant => 404,
             Outcome::RejectedBodyTooLarge => 413,
             Outcome::RejectedTimeout => 408,
             Outcome::RejectedMethod => 405,
@@ -77,6 +93,7 @@ impl From<&Rejection> for Outcome {
             Rejection::Duplicate(_) | Rejection::Malformed(_) | Rejection::BadSignature | Rejection::BadToken => {
                 Outcome::RejectedBadSignature
             }
+            Rejection::StaleTimestamp => Outcome::RejectedStaleTimestamp,
         }
     }
 }

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use tracing_subscriber::EnvFilter;
 
+use crate::config::DeliveryFields;
 use crate::outcome::Outcome;
+use crate::verify::field::FieldReader;
 
 /// Log format for the process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +54,17 @@ pub struct AuditRecord {
 }
 
 impl AuditRecord {
+    /// Fills the delivery id and event from what `reader` can see (fields it
+    /// cannot read leave earlier values in place).
+    pub fn read_fields(&mut self, fields: &DeliveryFields, reader: &FieldReader<'_>) {
+        if let Some(id) = fields.delivery_id.as_ref().and_then(|f| reader.get(f)) {
+            self.delivery_id = Some(id);
+        }
+        if let Some(event) = fields.event.as_ref().and_then(|f| reader.get(f)) {
+            self.event = Some(event);
+        }
+    }
+
     /// Writes the record. `status` is what the client was answered; 0 means no
     /// answer could be sent (the client went away mid-request).
     pub fn emit(&self, outcome: Outcome, status: u16, duration: Duration) {

@@ -257,9 +257,9 @@ fn check_command_on_the_shipped_example_config() {
     let (ok, stdout, stderr) = hookfence(&["check", "--config", example], &env);
     assert!(ok, "{stderr}");
     assert!(stdout.contains("ok, listening on 127.0.0.1:8080"), "{stdout}");
-    assert!(stdout.contains("github") && stdout.contains("/hooks/github") && stdout.contains("x-hub-signature-256"));
+    assert!(stdout.contains("github") && stdout.contains("/hooks/github") && stdout.contains("X-Hub-Signature-256"));
     assert!(
-        stdout.contains("gitlab") && stdout.contains("x-gitlab-token"),
+        stdout.contains("gitlab") && stdout.contains("X-Gitlab-Token"),
         "{stdout}"
     );
 

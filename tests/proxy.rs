@@ -118,12 +118,12 @@ fn forged_deliveries_are_refused_without_touching_the_upstream() {
             body,
             "invalid signature",
         ),
-        ("missing header", vec![], body, "missing x-hub-signature-256"),
+        ("missing header", vec![], body, "missing X-Hub-Signature-256"),
         (
             "uppercase garbage",
             vec![("X-Hub-Signature-256", &garbage)],
             body,
-            "malformed x-hub-signature-256",
+            "malformed X-Hub-Signature-256",
         ),
         (
             "uppercase hex, wrong MAC",
@@ -141,25 +141,25 @@ fn forged_deliveries_are_refused_without_touching_the_upstream() {
             "no prefix",
             vec![("X-Hub-Signature-256", &good[7..])],
             body,
-            "malformed x-hub-signature-256",
+            "malformed X-Hub-Signature-256",
         ),
         (
             "empty signature",
             vec![("X-Hub-Signature-256", "")],
             body,
-            "malformed x-hub-signature-256",
+            "malformed X-Hub-Signature-256",
         ),
         (
             "duplicate headers, one valid",
             vec![("X-Hub-Signature-256", &wrong_secret), ("X-Hub-Signature-256", &good)],
             body,
-            "duplicate x-hub-signature-256 header",
+            "duplicate X-Hub-Signature-256",
         ),
         (
             "legacy SHA-1 header not enabled",
             vec![("X-Hub-Signature", "sha1=0000000000000000000000000000000000000000")],
             body,
-            "missing x-hub-signature-256",
+            "missing X-Hub-Signature-256",
         ),
     ];
     for (name, headers, body, error) in &cases {
@@ -259,7 +259,7 @@ sign_forwarded = {{ header = "X-Hookfence-Signature-256", secret = "env:FWD" }}
     let response = post(hookfence.addr, "/hooks/gitlab", &[], body);
     assert_eq!(
         response.json(),
-        serde_json::json!({ "error": "missing x-gitlab-token" })
+        serde_json::json!({ "error": "missing X-Gitlab-Token" })
     );
     assert_eq!(upstream.connections(), 0, "a wrong token reached the upstream");
 

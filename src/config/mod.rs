@@ -8,27 +8,30 @@
 //! twice (`verify = "none"` on the route *and* `allow_unsigned` globally).
 
 mod error;
+mod keys;
 mod raw;
+mod route;
 mod secret_ref;
 mod units;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use http::header::HeaderName;
-use http::{Method, Uri};
-use toml::Spanned;
+use http::Method;
 
 pub use error::{ConfigError, ConfigErrors};
 pub use units::ByteSize;
 
 use crate::routing::{PathPattern, Routable, RouteTable};
 use crate::secret::Secret;
-use crate::verify::hmac::{Algorithm, Encoding, HmacScheme};
-use crate::verify::presets::{self, Preset};
-use crate::verify::Verifier;
+use crate::verify::field::Field;
+use crate::verify::presets::Preset;
+use crate::verify::{SignatureScheme, Verifier};
 use error::Reporter;
-use raw::{RawConfig, RawRoute, VerifyMode};
+use raw::{RawConfig, RawRoute};
+use route::RouteContext;
 
 pub const DEFAULT_MAX_BODY: u64 = 25 << 20;
 pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -59,9 +62,40 @@ pub struct Server {
 /// How a route proves its deliveries.
 #[derive(Debug)]
 pub enum Verification {
-    Verified(Verifier),
+    Verified {
+        verifier: Verifier,
+        keys: Keys,
+    },
     /// Explicitly opted out (route and global switch); every delivery is counted.
     Unsigned,
+}
+
+/// The keys a route verifies with.
+#[derive(Debug)]
+pub enum Keys {
+    /// The same keys for every delivery (several during a rotation).
+    Fixed(Vec<Secret>),
+    /// Keys picked by a path parameter: one sender, many tenants (apps,
+    /// customers), each with its own secret.
+    PerTenant {
+        param: String,
+        /// Position of `param` among the route pattern's parameters.
+        param_index: usize,
+        tenants: HashMap<String, Vec<Secret>>,
+    },
+}
+
+impl Keys {
+    /// The keys for a request whose path parameters are `params`; `None` for
+    /// an unknown tenant.
+    pub fn for_params(&self, params: &[&str]) -> Option<&[Secret]> {
+        match self {
+            Keys::Fixed(keys) => Some(keys),
+            Keys::PerTenant {
+                param_index, tenants, ..
+            } => tenants.get(*params.get(*param_index)?).map(Vec::as_slice),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -72,10 +106,17 @@ pub struct Route {
     pub upstream: Upstream,
     pub provider: Option<&'static Preset>,
     pub verification: Verification,
+    /// The URL senders call, origin plus path prefix as registered with the
+    /// sender; schemes that sign the URL need it.
+    pub public_url: Option<String>,
+    pub fields: DeliveryFields,
+    pub filter: Filter,
     pub limits: RouteLimits,
     pub sign_forwarded: Option<SignForwarded>,
     /// Request headers removed before forwarding (the credential, when asked).
     pub strip_headers: Vec<HeaderName>,
+    /// Query parameters removed before forwarding (a query token, when asked).
+    pub strip_query: Vec<String>,
 }
 
 impl Routable for Route {
@@ -84,6 +125,47 @@ impl Routable for Route {
     }
     fn methods(&self) -> &[Method] {
         &self.methods
+    }
+}
+
+/// Where a route finds a delivery's id and event type.
+#[derive(Debug, Default)]
+pub struct DeliveryFields {
+    pub delivery_id: Option<Field>,
+    pub event: Option<Field>,
+}
+
+/// Which verified deliveries are forwarded.
+#[derive(Debug, Default)]
+pub struct Filter {
+    /// Forward only these events (when the event is known); `None`: all.
+    pub events: Option<Vec<String>>,
+    /// Forward a delivery with a `ref` only for these branches.
+    pub branches: Option<Vec<BranchPattern>>,
+    /// Answer this event directly instead of forwarding it.
+    pub ping_event: Option<&'static str>,
+}
+
+/// A branch name, or a prefix when written with a trailing `*` (`release/*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BranchPattern {
+    Exact(String),
+    Prefix(String),
+}
+
+impl BranchPattern {
+    pub fn parse(text: &str) -> Self {
+        match text.strip_suffix('*') {
+            Some(prefix) => BranchPattern::Prefix(prefix.to_owned()),
+            None => BranchPattern::Exact(text.to_owned()),
+        }
+    }
+
+    pub fn matches(&self, branch: &str) -> bool {
+        match self {
+            BranchPattern::Exact(name) => branch == name,
+            BranchPattern::Prefix(prefix) => branch.starts_with(prefix.as_str()),
+        }
     }
 }
 
@@ -117,7 +199,7 @@ impl Upstream {
 /// An HMAC the proxy adds to forwarded deliveries (for token-only providers).
 #[derive(Debug)]
 pub struct SignForwarded {
-    pub scheme: HmacScheme,
+    pub scheme: SignatureScheme,
     pub secret: Secret,
 }
 
@@ -259,244 +341,4 @@ fn check_unique_names(routes: &[RawRoute], report: &mut Reporter<'_>) {
             );
         }
     }
-}
-
-/// What building one route needs besides the raw table.
-struct RouteContext<'a> {
-    index: usize,
-    global_unsigned: bool,
-    env: &'a dyn Fn(&str) -> Option<String>,
-    /// Directory of the config file: relative `file:` references resolve from here.
-    base: &'a Path,
-}
-
-impl RouteContext<'_> {
-    fn key(&self, field: &str) -> String {
-        format!("routes[{}].{field}", self.index)
-    }
-
-    /// Builds the runtime route, or reports why not (and returns `None`).
-    fn build(&self, raw: &RawRoute, report: &mut Reporter<'_>) -> Option<Route> {
-        let errors_before = report.error_count();
-        let name = raw.name.get_ref().clone();
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
-            report.error(
-                Some(raw.name.span()),
-                self.key("name"),
-                "must be non-empty and use only letters, digits, `-`, `_` and `.` (it is a metric label)",
-            );
-        }
-        let pattern = PathPattern::parse(raw.path.get_ref())
-            .map_err(|e| report.error(Some(raw.path.span()), self.key("path"), e))
-            .ok();
-        let methods = self.methods(raw, report);
-        let upstream = parse_upstream(raw.upstream.get_ref())
-            .map_err(|e| report.error(Some(raw.upstream.span()), self.key("upstream"), e))
-            .ok();
-        let provider = raw.provider.as_ref().and_then(|p| {
-            let found = presets::find(p.get_ref());
-            if found.is_none() {
-                let known: Vec<_> = presets::names().collect();
-                report.error(
-                    Some(p.span()),
-                    self.key("provider"),
-                    format!(
-                        "unknown provider `{}`; known providers: {}",
-                        p.get_ref(),
-                        known.join(", ")
-                    ),
-                );
-            }
-            found
-        });
-        let verification = self.verification(raw, provider, report);
-        let sign_forwarded = raw.sign_forwarded.as_ref().and_then(|s| self.sign_forwarded(s, report));
-        let strip_headers = match (&verification, raw.strip_credential) {
-            (Some(Verification::Verified(v)), true) => {
-                v.schemes().iter().map(|s| s.credential_header().clone()).collect()
-            }
-            (Some(Verification::Unsigned), true) => {
-                report.error(
-                    None,
-                    self.key("strip_credential"),
-                    "an unsigned route has no credential to strip",
-                );
-                Vec::new()
-            }
-            _ => Vec::new(),
-        };
-        let limits = RouteLimits {
-            max_body: raw.max_body.map_or(DEFAULT_MAX_BODY, |b| b.0),
-            body_timeout: raw.body_timeout.map_or(DEFAULT_BODY_TIMEOUT, |d| d.0),
-            connect_timeout: raw.connect_timeout.map_or(DEFAULT_CONNECT_TIMEOUT, |d| d.0),
-            upstream_timeout: raw.upstream_timeout.map_or(DEFAULT_UPSTREAM_TIMEOUT, |d| d.0),
-        };
-        if report.error_count() > errors_before {
-            return None;
-        }
-        Some(Route {
-            name,
-            pattern: pattern?,
-            methods,
-            upstream: upstream?,
-            provider,
-            verification: verification?,
-            limits,
-            sign_forwarded,
-            strip_headers,
-        })
-    }
-
-    fn methods(&self, raw: &RawRoute, report: &mut Reporter<'_>) -> Vec<Method> {
-        let Some(list) = &raw.methods else {
-            return vec![Method::POST];
-        };
-        if list.get_ref().is_empty() {
-            report.error(Some(list.span()), self.key("methods"), "must list at least one method");
-        }
-        let mut methods = Vec::new();
-        for (i, m) in list.get_ref().iter().enumerate() {
-            match Method::from_bytes(m.get_ref().to_ascii_uppercase().as_bytes()) {
-                Ok(method) if !methods.contains(&method) => methods.push(method),
-                Ok(_) => report.error(Some(m.span()), self.key(&format!("methods[{i}]")), "listed twice"),
-                Err(_) => report.error(Some(m.span()), self.key(&format!("methods[{i}]")), "not an HTTP method"),
-            }
-        }
-        methods
-    }
-
-    fn verification(
-        &self,
-        raw: &RawRoute,
-        provider: Option<&'static Preset>,
-        report: &mut Reporter<'_>,
-    ) -> Option<Verification> {
-        let mode = raw.verify.as_ref().map_or(VerifyMode::Signature, |m| *m.get_ref());
-        let mode_span = raw.verify.as_ref().map(Spanned::span);
-        if let (Some(legacy), Some(p)) = (&raw.allow_legacy_signature, provider) {
-            if *legacy.get_ref() && p.legacy.is_empty() {
-                report.error(
-                    Some(legacy.span()),
-                    self.key("allow_legacy_signature"),
-                    format!("provider `{}` has no legacy signature scheme", p.name),
-                );
-            }
-        }
-        match mode {
-            VerifyMode::None => {
-                if !self.global_unsigned {
-                    report.error(
-                        mode_span,
-                        self.key("verify"),
-                        format!("verify = \"none\" also needs `allow_unsigned = true` in [server] (or {ALLOW_UNSIGNED_ENV}=true): unsigned routes must be opted into twice"),
-                    );
-                }
-                if let Some(secrets) = &raw.secrets {
-                    report.error(
-                        Some(secrets.span()),
-                        self.key("secrets"),
-                        "verify = \"none\" takes no secrets",
-                    );
-                }
-                Some(Verification::Unsigned)
-            }
-            VerifyMode::Signature => {
-                let Some(provider) = provider else {
-                    if raw.provider.is_none() {
-                        let known: Vec<_> = presets::names().collect();
-                        report.error(
-                            Some(raw.name.span()),
-                            self.key("provider"),
-                            format!("missing: every verified route needs a provider ({})", known.join(", ")),
-                        );
-                    }
-                    return None;
-                };
-                let secrets = self.secrets(raw, report)?;
-                let legacy = raw.allow_legacy_signature.as_ref().is_some_and(|l| *l.get_ref());
-                Some(Verification::Verified(Verifier::new(provider.schemes(legacy), secrets)))
-            }
-        }
-    }
-
-    fn secrets(&self, raw: &RawRoute, report: &mut Reporter<'_>) -> Option<Vec<Secret>> {
-        let Some(list) = &raw.secrets else {
-            report.error(
-                Some(raw.name.span()),
-                self.key("secrets"),
-                "missing: a verified route needs at least one secret (`env:NAME` or `file:/path`); reject by default",
-            );
-            return None;
-        };
-        if list.get_ref().is_empty() {
-            report.error(Some(list.span()), self.key("secrets"), "must list at least one secret");
-            return None;
-        }
-        let mut secrets = Vec::with_capacity(list.get_ref().len());
-        for (i, reference) in list.get_ref().iter().enumerate() {
-            match secret_ref::resolve(reference.get_ref(), self.env, self.base) {
-                Ok(secret) => secrets.push(secret),
-                Err(e) => report.error(Some(reference.span()), self.key(&format!("secrets[{i}]")), e),
-            }
-        }
-        (secrets.len() == list.get_ref().len()).then_some(secrets)
-    }
-
-    fn sign_forwarded(&self, raw: &Spanned<raw::RawSignForwarded>, report: &mut Reporter<'_>) -> Option<SignForwarded> {
-        let raw = raw.get_ref();
-        let header = HeaderName::from_bytes(raw.header.get_ref().as_bytes())
-            .map_err(|_| {
-                report.error(
-                    Some(raw.header.span()),
-                    self.key("sign_forwarded.header"),
-                    "not a valid header name",
-                )
-            })
-            .ok();
-        let secret = secret_ref::resolve(raw.secret.get_ref(), self.env, self.base)
-            .map_err(|e| report.error(Some(raw.secret.span()), self.key("sign_forwarded.secret"), e))
-            .ok();
-        Some(SignForwarded {
-            scheme: HmacScheme {
-                header: header?,
-                algorithm: Algorithm::Sha256,
-                encoding: Encoding::Hex,
-                prefix: "sha256=",
-            },
-            secret: secret?,
-        })
-    }
-}
-
-fn parse_upstream(text: &str) -> Result<Upstream, String> {
-    let uri: Uri = text.parse().map_err(|e| format!("`{text}` is not a URL: {e}"))?;
-    match uri.scheme_str() {
-        Some("http") => {}
-        Some("https") => {
-            return Err(
-                "https upstreams are not supported yet: use http:// (hookfence usually runs next to its backend)"
-                    .into(),
-            )
-        }
-        _ => return Err(format!("`{text}` must be an http:// URL")),
-    }
-    let authority = uri.authority().ok_or_else(|| format!("`{text}` has no host"))?;
-    let host = authority
-        .host()
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_owned();
-    if host.is_empty() {
-        return Err(format!("`{text}` has no host"));
-    }
-    let path = uri
-        .path_and_query()
-        .map(|pq| pq.as_str())
-        .filter(|pq| !pq.is_empty() && *pq != "/")
-        .map(str::to_owned);
-    Ok(Upstream {
-        host,
-        port: authority.port_u16().unwrap_or(80),
-        path,
-    })
 }

@@ -1,11 +1,17 @@
 //! The TOML schema exactly as written by the operator (serde). Validation and
-//! resolution into the runtime model happen in [`super::load`]; fields that
-//! validation may complain about carry their span so errors can name a line.
+//! resolution into the runtime model happen in [`super::Config::parse`];
+//! fields that validation may complain about carry their span so errors can
+//! name a line.
+
+use std::collections::BTreeMap;
 
 use serde::Deserialize;
 use toml::Spanned;
 
 use super::units::{ByteSize, HumanDuration};
+use crate::verify::algorithm::Algorithm;
+use crate::verify::encoding::Encoding;
+use crate::verify::timestamp::TimestampFormat;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -53,6 +59,14 @@ pub enum VerifyMode {
     None,
 }
 
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SecretEncoding {
+    Text,
+    Hex,
+    Base64,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRoute {
@@ -61,18 +75,90 @@ pub struct RawRoute {
     pub methods: Option<Spanned<Vec<Spanned<String>>>>,
     pub upstream: Spanned<String>,
     pub provider: Option<Spanned<String>>,
+    /// A scheme written out in full, instead of a provider preset.
+    pub custom: Option<Spanned<RawCustom>>,
     pub verify: Option<Spanned<VerifyMode>>,
     pub secrets: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Overrides how the provider's keys are written.
+    pub secret_encoding: Option<Spanned<SecretEncoding>>,
+    /// The path parameter that picks the secrets (`{app_id}`).
+    pub tenant_param: Option<Spanned<String>>,
+    /// Tenant id → secret reference(s).
+    pub tenant_secrets: Option<Spanned<BTreeMap<String, Spanned<OneOrMany>>>>,
+    /// A TOML file of tenant id → secret value(s).
+    pub tenant_secrets_file: Option<Spanned<String>>,
     pub allow_legacy_signature: Option<Spanned<bool>>,
+    /// Overrides the provider's replay window.
+    pub replay_window: Option<Spanned<HumanDuration>>,
+    /// The public URL senders call, for schemes that sign it (Twilio, Square).
+    pub public_url: Option<Spanned<String>>,
+    /// Overrides where the delivery id is found (`header:…` / `json:…`).
+    pub delivery_id: Option<Spanned<String>>,
+    /// Overrides where the event type is found.
+    pub event_type: Option<Spanned<String>>,
+    /// Event allow-list; others are acknowledged with 202 and not forwarded.
+    pub events: Option<Spanned<Vec<String>>>,
+    /// Branch allow-list for deliveries with a `ref` (push-style events).
+    pub branches: Option<Spanned<Vec<String>>>,
+    /// Answer the provider's test event (GitHub `ping`) directly.
+    #[serde(default)]
+    pub answer_ping: Option<Spanned<bool>>,
     pub max_body: Option<ByteSize>,
     pub body_timeout: Option<HumanDuration>,
     pub connect_timeout: Option<HumanDuration>,
     pub upstream_timeout: Option<HumanDuration>,
     pub sign_forwarded: Option<Spanned<RawSignForwarded>>,
-    /// Remove the provider's credential header (e.g. `X-Gitlab-Token`) before
-    /// forwarding, so the backend never sees the shared token.
+    /// Remove the provider's credential (e.g. `X-Gitlab-Token`, a `token`
+    /// query parameter) before forwarding, so the backend never sees it.
     #[serde(default)]
     pub strip_credential: bool,
+}
+
+/// A custom scheme: a signature (HMAC or Ed25519) in a header, or a token.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCustom {
+    #[serde(default)]
+    pub kind: CustomKind,
+    /// The header carrying the signature or token.
+    pub header: Option<Spanned<String>>,
+    /// Token kind: the query parameter carrying it.
+    pub query: Option<Spanned<String>>,
+    /// Token kind: `basic` or `bearer` credentials in `Authorization`.
+    pub authorization: Option<Spanned<AuthorizationKind>>,
+    pub algorithm: Option<Algorithm>,
+    pub encoding: Option<Encoding>,
+    /// Literal text before each signature (`sha256=`).
+    pub prefix: Option<String>,
+    /// Several signatures in one header, separated by this character.
+    pub separator: Option<char>,
+    /// `key=value` pairs (with `separator`): the key of the signatures...
+    pub signature_key: Option<String>,
+    /// ...and of the timestamp.
+    pub timestamp_key: Option<String>,
+    /// Template of the signed bytes; default `{body}`.
+    pub signed: Option<String>,
+    pub timestamp_header: Option<String>,
+    /// JSON pointer to a timestamp inside the (signed) body.
+    pub timestamp_field: Option<String>,
+    pub timestamp_format: Option<TimestampFormat>,
+    /// The header `{id}` stands for.
+    pub id_header: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum CustomKind {
+    #[default]
+    Signature,
+    Token,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthorizationKind {
+    Basic,
+    Bearer,
 }
 
 #[derive(Debug, Deserialize)]

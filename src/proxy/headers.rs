@@ -12,6 +12,7 @@ use http::{HeaderMap, Uri, Version};
 use pingora::http::{RequestHeader, ResponseHeader};
 
 use crate::config::Route;
+use crate::verify::template::Inputs;
 
 const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
@@ -63,7 +64,14 @@ pub fn upstream_request(
     }
     // Replaces any value the client sent under the same name.
     if let Some(sign) = &route.sign_forwarded {
-        req.insert_header(sign.scheme.header.clone(), sign.scheme.sign(&sign.secret, body))?;
+        let inputs = Inputs {
+            body,
+            ..Inputs::default()
+        };
+        // `sign_forwarded` is always an HMAC scheme, which always signs.
+        if let Some(value) = sign.scheme.sign(&sign.secret, &inputs) {
+            req.insert_header(sign.scheme.header.clone(), value)?;
+        }
     }
     if let Some(ip) = client_ip {
         let forwarded = match downstream.headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
@@ -75,6 +83,10 @@ pub fn upstream_request(
     req.set_version(Version::HTTP_11);
     match &route.upstream.path {
         Some(path) => req.set_raw_path(path.as_bytes())?,
+        None if !route.strip_query.is_empty() => {
+            let target = without_query_params(req.raw_path(), &route.strip_query);
+            req.set_raw_path(&target)?;
+        }
         // Absolute-form targets (`POST http://host/path`) become origin-form;
         // origin-form targets are forwarded byte-for-byte.
         None if !req.raw_path().starts_with(b"/") => {
@@ -88,6 +100,29 @@ pub fn upstream_request(
     Ok(req)
 }
 
+/// A request target (`/path?a=1&token=x`) without the named query
+/// parameters; the rest is kept byte-for-byte.
+fn without_query_params(target: &[u8], names: &[String]) -> Vec<u8> {
+    let Some(question) = target.iter().position(|&b| b == b'?') else {
+        return target.to_vec();
+    };
+    let (path, query) = (&target[..question], &target[question + 1..]);
+    let kept: Vec<&[u8]> = query
+        .split(|&b| b == b'&')
+        .filter(|pair| {
+            let name = pair.split(|&b| b == b'=').next().unwrap_or_default();
+            let decoded: String = form_urlencoded::parse(name).map(|(k, _)| k).collect();
+            !names.contains(&decoded)
+        })
+        .collect();
+    let mut out = path.to_vec();
+    if !kept.is_empty() {
+        out.push(b'?');
+        out.extend_from_slice(&kept.join(&b'&'));
+    }
+    out
+}
+
 /// The upstream's response as relayed to the client. Framing headers
 /// (`Content-Length`, `Transfer-Encoding`) stay: pingora frames the body from them.
 pub fn downstream_response(upstream: &ResponseHeader) -> ResponseHeader {
@@ -96,4 +131,19 @@ pub fn downstream_response(upstream: &ResponseHeader) -> ResponseHeader {
         resp.remove_header(&name);
     }
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_query_params;
+
+    #[test]
+    fn query_credentials_are_removed_and_the_rest_kept() {
+        let names = ["token".to_owned()];
+        let strip = |t: &str| String::from_utf8(without_query_params(t.as_bytes(), &names)).unwrap();
+        assert_eq!(strip("/h?token=x"), "/h");
+        assert_eq!(strip("/h?a=1&token=x&b=%20"), "/h?a=1&b=%20");
+        assert_eq!(strip("/h?to%6Ben=x&a"), "/h?a", "an encoded name is still the token");
+        assert_eq!(strip("/h"), "/h");
+    }
 }

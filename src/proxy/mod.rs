@@ -13,7 +13,7 @@ mod forward;
 mod headers;
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -25,10 +25,14 @@ use pingora::protocols::http::ServerSession;
 use pingora::server::ShutdownWatch;
 use pingora::ErrorType;
 
+use serde_json::json;
+
 use crate::config::{Config, Route, Verification};
+use crate::filter::Decision;
 use crate::outcome::Outcome;
 use crate::routing::RouteMatch;
 use crate::telemetry::AuditRecord;
+use crate::verify::field::FieldReader;
 use crate::verify::Delivery;
 use body::BodyError;
 use forward::ForwardError;
@@ -82,7 +86,7 @@ impl HttpServerApp for HookfenceApp {
             Ok(Err(e)) => {
                 if e.etype() == &ErrorType::InvalidHTTPHeader {
                     session.set_keepalive(None);
-                    let _ = respond_json(&mut session, 400, "malformed request").await;
+                    let _ = respond_json(&mut session, 400, &json!({ "error": "malformed request" })).await;
                 }
                 session.shutdown().await;
                 return None;
@@ -121,16 +125,26 @@ impl HttpServerApp for HookfenceApp {
 impl HookfenceApp {
     async fn handle(&self, session: &mut ServerSession, config: &Config, record: &mut AuditRecord) -> Ending {
         let header = session.req_header();
-        let route = match config.routes.find(&header.method, header.uri.path()) {
-            RouteMatch::Found { route, .. } => route,
+        let (route, keys) = match config.routes.find(&header.method, header.uri.path()) {
+            RouteMatch::Found { route, params } => match &route.verification {
+                Verification::Verified { keys, .. } => match keys.for_params(&params) {
+                    Some(keys) => (route, keys),
+                    None => {
+                        record.route = Some(route.name.clone());
+                        return reject(session, Outcome::RejectedUnknownTenant, "no source for this app", false).await;
+                    }
+                },
+                Verification::Unsigned => (route, &[][..]),
+            },
             RouteMatch::MethodNotAllowed => {
                 return reject(session, Outcome::RejectedMethod, "method not allowed", false).await
             }
             RouteMatch::NotFound => return reject(session, Outcome::NoRoute, "no route", false).await,
         };
         record.route = Some(route.name.clone());
-        record.delivery_id = provider_header(route, header, |p| p.delivery_id_header);
-        record.event = provider_header(route, header, |p| p.event_header);
+        // Header fields are cheap and help explain a refusal; body fields are
+        // read only once the delivery is verified.
+        record.read_fields(&route.fields, &FieldReader::new(&header.headers, &[]));
 
         let body = match body::read_body(session, route.limits.max_body, route.limits.body_timeout).await {
             Ok(body) => body,
@@ -138,12 +152,20 @@ impl HookfenceApp {
         };
         record.body_bytes = body.len();
 
-        if let Verification::Verified(verifier) = &route.verification {
+        let header = session.req_header();
+        if let Verification::Verified { verifier, .. } = &route.verification {
+            let url = route.public_url.as_ref().map(|base| {
+                let target = header.uri.path_and_query().map_or("/", |pq| pq.as_str());
+                format!("{base}{target}")
+            });
             let delivery = Delivery {
-                headers: &session.req_header().headers,
+                headers: &header.headers,
+                query: header.uri.query(),
+                url: url.as_deref(),
                 body: &body,
+                now: SystemTime::now(),
             };
-            if let Err(rejection) = verifier.verify(&delivery) {
+            if let Err(rejection) = verifier.verify(&delivery, keys) {
                 record.signature_valid = Some(false);
                 let message = rejection.to_string();
                 record.reason = Some(message.clone());
@@ -151,7 +173,34 @@ impl HookfenceApp {
             }
             record.signature_valid = Some(true);
         }
-        self.forward(session, route, body, record).await
+
+        let fields = FieldReader::new(&header.headers, &body);
+        record.read_fields(&route.fields, &fields);
+        match route.filter.decide(record.event.as_deref(), &fields) {
+            Decision::Forward => self.forward(session, route, body, record).await,
+            Decision::Pong => {
+                answer(
+                    session,
+                    Outcome::Filtered,
+                    200,
+                    json!({ "status": "pong" }),
+                    record,
+                    "test event answered",
+                )
+                .await
+            }
+            Decision::Ignore(reason) => {
+                answer(
+                    session,
+                    Outcome::Filtered,
+                    202,
+                    json!({ "status": "ignored" }),
+                    record,
+                    &reason,
+                )
+                .await
+            }
+        }
     }
 
     async fn forward(
@@ -183,17 +232,6 @@ impl HookfenceApp {
     }
 }
 
-/// A provider-defined header (delivery id, event) for the audit record.
-fn provider_header(
-    route: &Route,
-    header: &pingora::http::RequestHeader,
-    pick: impl Fn(&crate::verify::presets::Preset) -> Option<&'static str>,
-) -> Option<String> {
-    let name = pick(route.provider?)?;
-    let value = header.headers.get(name)?.to_str().ok()?;
-    Some(value.to_owned())
-}
-
 async fn reject_body(session: &mut ServerSession, error: BodyError, record: &mut AuditRecord) -> Ending {
     match error {
         BodyError::TooLarge => reject(session, Outcome::RejectedBodyTooLarge, "body too large", false).await,
@@ -214,12 +252,28 @@ async fn reject(session: &mut ServerSession, outcome: Outcome, message: &str, bo
     if !body_read {
         session.set_keepalive(None);
     }
-    let written = respond_json(session, status, message).await.is_ok();
+    let written = respond_json(session, status, &json!({ "error": message }))
+        .await
+        .is_ok();
     Ending::new(outcome, status, body_read && written)
 }
 
-async fn respond_json(session: &mut ServerSession, status: u16, message: &str) -> pingora::Result<()> {
-    let body = Bytes::from(serde_json::json!({ "error": message }).to_string());
+/// Answers a verified delivery that is not forwarded (the body was read).
+async fn answer(
+    session: &mut ServerSession,
+    outcome: Outcome,
+    status: u16,
+    body: serde_json::Value,
+    record: &mut AuditRecord,
+    reason: &str,
+) -> Ending {
+    record.reason = Some(reason.to_owned());
+    let written = respond_json(session, status, &body).await.is_ok();
+    Ending::new(outcome, status, written)
+}
+
+async fn respond_json(session: &mut ServerSession, status: u16, body: &serde_json::Value) -> pingora::Result<()> {
+    let body = Bytes::from(body.to_string());
     let mut response = ResponseHeader::build(status, Some(2))?;
     response.insert_header(CONTENT_TYPE, "application/json")?;
     response.insert_header(CONTENT_LENGTH, body.len())?;

@@ -1,19 +1,37 @@
-//! Webhook verification: a pure library over (headers, body) → verified or a
-//! precise [`Rejection`].
+//! Webhook verification: a pure library over (headers, query, URL, body, now)
+//! → verified, or a precise [`Rejection`].
 //!
-//! Nothing here touches the network or storage. A route's [`Verifier`] is a list
-//! of [`Scheme`] values built from a provider preset (data in [`presets`]); the
-//! engines ([`hmac`], [`token`]) execute them. The first scheme whose credential
-//! header is present decides: a request carrying GitHub's SHA-256 signature is
-//! judged on it alone, and the legacy SHA-1 header is only looked at when the
-//! route enabled it *and* the SHA-256 header is absent — an attacker cannot
-//! downgrade a request by adding a second, weaker signature.
+//! Nothing here touches the network or storage. A scheme is a small value
+//! ([`SignatureScheme`] for HMAC and Ed25519 signatures, [`TokenScheme`] for
+//! shared tokens), a provider is a preset of such values ([`presets`]), and
+//! one engine executes them. A route's [`Verifier`] holds its schemes in order
+//! of preference; the first whose credential is present decides. A request
+//! carrying GitHub's SHA-256 signature is judged on it alone, and the legacy
+//! SHA-1 header is only looked at when the route enabled it *and* the SHA-256
+//! header is absent: an attacker cannot downgrade a request by adding a
+//! second, weaker signature.
 
-pub mod hmac;
+pub mod algorithm;
+pub mod encoding;
+pub mod field;
+pub mod header_format;
 pub mod presets;
+pub mod sign;
+pub mod signature;
+pub mod spec;
+pub mod template;
+pub mod timestamp;
 pub mod token;
 
+use std::fmt;
+use std::time::SystemTime;
+
 use http::header::{HeaderMap, HeaderName};
+
+use algorithm::Algorithm;
+use encoding::KeyEncoding;
+pub use signature::SignatureScheme;
+pub use token::TokenScheme;
 
 use crate::secret::Secret;
 
@@ -21,93 +39,180 @@ use crate::secret::Secret;
 #[derive(Clone, Copy)]
 pub struct Delivery<'a> {
     pub headers: &'a HeaderMap,
+    /// The raw query string, without `?`.
+    pub query: Option<&'a str>,
+    /// The full URL the sender called, when the route declares its public URL
+    /// (Twilio and Square sign it).
+    pub url: Option<&'a str>,
     /// The raw bytes exactly as received: never re-serialised or decompressed.
     pub body: &'a [u8],
+    /// The time replay windows are measured against.
+    pub now: SystemTime,
 }
 
-/// Why a delivery was refused. `Display` is the client-facing message: it names
-/// headers, never secrets or expected values.
+/// Where a credential or a signed value is (or should have been).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    Header(HeaderName),
+    Query(String),
+    /// A JSON pointer into the body.
+    Body(String),
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Location::Header(name) => f.write_str(&display_header_name(name)),
+            Location::Query(param) => write!(f, "query parameter `{param}`"),
+            Location::Body(pointer) => write!(f, "body field `{pointer}`"),
+        }
+    }
+}
+
+/// `x-hub-signature-256` → `X-Hub-Signature-256`: how senders' documentation
+/// writes header names, so error messages read like the docs.
+pub fn display_header_name(name: &HeaderName) -> String {
+    let mut out = String::with_capacity(name.as_str().len());
+    let mut upper = true;
+    for c in name.as_str().chars() {
+        out.push(if upper { c.to_ascii_uppercase() } else { c });
+        upper = c == '-';
+    }
+    out
+}
+
+/// Why a delivery was refused. `Display` is the client-facing message: it
+/// names where the credential should be, never secrets or expected values.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Rejection {
     #[error("missing {0}")]
-    Missing(HeaderName),
-    #[error("duplicate {0} header")]
-    Duplicate(HeaderName),
+    Missing(Location),
+    #[error("duplicate {0}")]
+    Duplicate(Location),
     #[error("malformed {0}")]
-    Malformed(HeaderName),
+    Malformed(Location),
     #[error("invalid signature")]
     BadSignature,
     #[error("invalid token")]
     BadToken,
+    /// A genuine signature over a timestamp outside the replay window.
+    #[error("stale timestamp")]
+    StaleTimestamp,
 }
 
 /// One way of proving a delivery's origin.
 #[derive(Debug, Clone)]
 pub enum Scheme {
-    Hmac(hmac::HmacScheme),
-    Token(token::TokenScheme),
+    Signature(Box<SignatureScheme>),
+    Token(TokenScheme),
 }
 
 impl Scheme {
-    /// The header that carries this scheme's credential.
-    pub fn credential_header(&self) -> &HeaderName {
+    /// Where this scheme's credential is presented.
+    pub fn location(&self) -> Location {
         match self {
-            Scheme::Hmac(s) => &s.header,
-            Scheme::Token(s) => &s.header,
+            Scheme::Signature(s) => Location::Header(s.header.clone()),
+            Scheme::Token(t) => t.location(),
         }
     }
 
-    fn verify(&self, value: &[u8], delivery: &Delivery<'_>, secrets: &[Secret]) -> Result<(), Rejection> {
+    /// `None` if this scheme's credential is absent; otherwise its verdict.
+    fn try_verify(&self, delivery: &Delivery<'_>, keys: &[Secret]) -> Option<Result<(), Rejection>> {
         match self {
-            Scheme::Hmac(s) => s.verify(value, delivery, secrets),
-            Scheme::Token(s) => s.verify(value, secrets),
+            Scheme::Signature(s) => match single_header(delivery.headers, &s.header) {
+                Ok(Some(value)) => Some(s.verify(value, delivery, keys)),
+                Ok(None) => None,
+                Err(e) => Some(Err(e)),
+            },
+            Scheme::Token(t) => match t.presented(delivery) {
+                Ok(Some(token)) => Some(t.verify(&token, keys)),
+                Ok(None) => None,
+                Err(e) => Some(Err(e)),
+            },
         }
     }
 }
 
-/// A route's verification: its schemes in order of preference and its secrets
-/// (several during a rotation; any one matching is enough).
+/// A route's verification: its schemes in order of preference. The keys are
+/// passed per delivery, because a route may pick them by tenant.
 #[derive(Debug, Clone)]
 pub struct Verifier {
     schemes: Vec<Scheme>,
-    secrets: Vec<Secret>,
 }
 
 impl Verifier {
-    /// `schemes` must not be empty and `secrets` must hold no empty secret; the
-    /// config layer guarantees both and reports violations with file and line.
-    pub fn new(schemes: Vec<Scheme>, secrets: Vec<Secret>) -> Self {
+    /// `schemes` must not be empty; the config layer guarantees it (and that
+    /// no key is empty), reporting violations with file and line.
+    pub fn new(schemes: Vec<Scheme>) -> Self {
         debug_assert!(!schemes.is_empty());
-        debug_assert!(!secrets.is_empty() && secrets.iter().all(|s| !s.is_empty()));
-        Self { schemes, secrets }
+        Self { schemes }
     }
 
     pub fn schemes(&self) -> &[Scheme] {
         &self.schemes
     }
 
-    pub fn verify(&self, delivery: &Delivery<'_>) -> Result<(), Rejection> {
+    /// Verifies `delivery` against `keys` (several during a rotation; any one
+    /// matching is enough).
+    pub fn verify(&self, delivery: &Delivery<'_>, keys: &[Secret]) -> Result<(), Rejection> {
         for scheme in &self.schemes {
-            let header = scheme.credential_header();
-            if let Some(value) = single_header(delivery.headers, header)? {
-                return scheme.verify(value, delivery, &self.secrets);
+            if let Some(verdict) = scheme.try_verify(delivery, keys) {
+                return verdict;
             }
         }
-        // Name the preferred header: that is the one the sender should add.
-        Err(Rejection::Missing(self.schemes[0].credential_header().clone()))
+        // Name the preferred location: that is what the sender should add.
+        let first = self.schemes.first().map(Scheme::location);
+        Err(Rejection::Missing(
+            first.unwrap_or(Location::Header(http::header::AUTHORIZATION)),
+        ))
     }
+}
+
+/// Decodes a configured key as `encoding` says and checks it suits
+/// `algorithm` (an Ed25519 key must be a curve point). Errors describe the
+/// format, never the key.
+pub fn decode_key(encoding: KeyEncoding, algorithm: Option<Algorithm>, text: &[u8]) -> Result<Secret, String> {
+    let key = encoding
+        .decode(text)
+        .map_err(|e| format!("the key {e} (expected {})", encoding.describe()))?;
+    if key.is_empty() {
+        return Err("the key is empty".into());
+    }
+    if let Some(algorithm) = algorithm {
+        algorithm.validate_key(&key).map_err(|e| format!("the key {e}"))?;
+    }
+    Ok(Secret::new(key))
 }
 
 /// The value of a header that must appear at most once. Two copies are refused
 /// rather than picking one: proxies disagree on which copy wins, and that
 /// disagreement is what an attacker would exploit.
-fn single_header<'h>(headers: &'h HeaderMap, name: &HeaderName) -> Result<Option<&'h [u8]>, Rejection> {
+pub(crate) fn single_header<'h>(headers: &'h HeaderMap, name: &HeaderName) -> Result<Option<&'h [u8]>, Rejection> {
     let mut values = headers.get_all(name).iter();
     let Some(first) = values.next() else {
         return Ok(None);
     };
     if values.next().is_some() {
-        return Err(Rejection::Duplicate(name.clone()));
+        return Err(Rejection::Duplicate(Location::Header(name.clone())));
     }
     Ok(Some(first.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_names_are_shown_as_documented() {
+        let name = HeaderName::from_static("x-hub-signature-256");
+        assert_eq!(display_header_name(&name), "X-Hub-Signature-256");
+        assert_eq!(
+            Rejection::Missing(Location::Header(name)).to_string(),
+            "missing X-Hub-Signature-256"
+        );
+        assert_eq!(
+            Rejection::Missing(Location::Query("token".into())).to_string(),
+            "missing query parameter `token`"
+        );
+    }
 }

@@ -1,100 +1,561 @@
 //! Provider presets: how each webhook sender proves a delivery, as data.
 //!
-//! A new provider is a new entry in [`PRESETS`] plus its published test vector,
-//! not a new code path. Header names are lowercase (HTTP header names are
-//! case-insensitive; `http` stores them lowercase).
+//! A new provider is a new entry in [`PRESETS`] plus its published test
+//! vector (tests/providers.rs), not a new code path. Header names are written
+//! lowercase (HTTP header names are case-insensitive; `http` stores them so).
+//! Each entry cites where its scheme was confirmed. Windows marked "hookfence
+//! policy" are ours where the provider documents none.
+//!
+//! Left out because their scheme could not be confirmed from the provider's
+//! own documentation or SDK: Atlassian Bamboo (no signing feature found; its
+//! webhook templates can carry a static token header — use a custom token
+//! scheme) and Vercel (HMAC-SHA1 of the body is documented, the encoding is
+//! not — use a custom scheme once checked against a real delivery).
 
-use http::header::HeaderName;
-
-use super::hmac::{Algorithm, Encoding, HmacScheme};
-use super::token::TokenScheme;
-use super::Scheme;
-
-/// A scheme as static data; [`SchemeSpec::build`] turns it into a runtime [`Scheme`].
-#[derive(Debug, Clone, Copy)]
-pub enum SchemeSpec {
-    Hmac {
-        header: &'static str,
-        algorithm: Algorithm,
-        encoding: Encoding,
-        prefix: &'static str,
-    },
-    Token {
-        header: &'static str,
-    },
-}
-
-impl SchemeSpec {
-    pub fn build(&self) -> Scheme {
-        match *self {
-            SchemeSpec::Hmac {
-                header,
-                algorithm,
-                encoding,
-                prefix,
-            } => Scheme::Hmac(HmacScheme {
-                header: HeaderName::from_static(header),
-                algorithm,
-                encoding,
-                prefix,
-            }),
-            SchemeSpec::Token { header } => Scheme::Token(TokenScheme {
-                header: HeaderName::from_static(header),
-            }),
-        }
-    }
-}
+use super::algorithm::Algorithm;
+use super::encoding::{Encoding, KeyEncoding};
+use super::spec::{FormatSpec, SchemeSpec, SignatureSpec, TimestampSourceSpec, TimestampSpec, TokenSpec};
+use super::timestamp::TimestampFormat;
+use super::{decode_key, Verifier};
+use crate::secret::Secret;
 
 /// One webhook sender.
 #[derive(Debug)]
 pub struct Preset {
     pub name: &'static str,
-    /// Tried in order; the first whose header is present decides.
-    pub schemes: &'static [SchemeSpec],
+    /// Where the scheme is documented.
+    pub docs: &'static str,
+    /// Tried in order; the first whose credential is present decides.
+    pub schemes: &'static [SchemeSpec<&'static str>],
     /// Weaker schemes a route may opt into (`allow_legacy_signature = true`);
-    /// consulted only after every scheme in `schemes` found its header absent.
-    pub legacy: &'static [SchemeSpec],
-    /// Header carrying the provider's delivery id (kept across redeliveries).
-    pub delivery_id_header: Option<&'static str>,
-    /// Header carrying the event type.
-    pub event_header: Option<&'static str>,
+    /// consulted only after every scheme in `schemes` found its credential absent.
+    pub legacy: &'static [SchemeSpec<&'static str>],
+    /// How keys for this provider are written.
+    pub key_encoding: KeyEncoding,
+    /// Field (`header:` / `json:`) with the delivery id, stable across retries.
+    pub delivery_id: Option<&'static str>,
+    /// Field with the event type.
+    pub event: Option<&'static str>,
+    /// The event a sender uses to test the endpoint, answerable by hookfence
+    /// itself when a route sets `answer_ping = true`.
+    pub ping_event: Option<&'static str>,
 }
 
 impl Preset {
-    pub fn schemes(&self, allow_legacy: bool) -> Vec<Scheme> {
-        let legacy = if allow_legacy { self.legacy } else { &[] };
-        self.schemes.iter().chain(legacy).map(SchemeSpec::build).collect()
+    /// The schemes a route uses: the preset's, plus the legacy ones if allowed.
+    pub fn specs(&self, allow_legacy: bool) -> impl Iterator<Item = &'static SchemeSpec<&'static str>> {
+        let legacy: &'static [SchemeSpec<&'static str>] = if allow_legacy { self.legacy } else { &[] };
+        self.schemes.iter().chain(legacy)
+    }
+
+    /// The preset's verifier with its default replay windows (what a route
+    /// without overrides gets; used by `hookfence sign` and tests).
+    pub fn verifier(&self, allow_legacy: bool) -> Result<Verifier, String> {
+        let schemes = self.specs(allow_legacy).map(|spec| spec.build(None));
+        Ok(Verifier::new(schemes.collect::<Result<_, _>>()?))
+    }
+
+    /// A key as this provider writes it (e.g. `whsec_…`), decoded and checked.
+    pub fn key(&self, text: &str) -> Result<Secret, String> {
+        let algorithm = self.schemes.iter().find_map(SchemeSpec::algorithm);
+        decode_key(self.key_encoding, algorithm, text.as_bytes())
     }
 }
 
+/// `<prefix><signature>` over the raw body: the most common scheme.
+const fn body_signature(
+    header: &'static str,
+    prefix: &'static str,
+    algorithm: Algorithm,
+    encoding: Encoding,
+) -> SchemeSpec<&'static str> {
+    SchemeSpec::Signature(SignatureSpec {
+        header,
+        format: FormatSpec::Single { prefix },
+        algorithm,
+        encoding,
+        signed: "{body}",
+        timestamp: None,
+        id_header: None,
+        body_digest_param: None,
+        url_port_variants: false,
+    })
+}
+
+/// A timestamp in its own header, in Unix seconds.
+const fn header_timestamp(header: &'static str, tolerance_secs: Option<u64>) -> Option<TimestampSpec<&'static str>> {
+    Some(TimestampSpec {
+        source: TimestampSourceSpec::Header(header),
+        format: TimestampFormat::UnixSeconds,
+        tolerance_secs,
+    })
+}
+
+/// Standard Webhooks' scheme under a header prefix (`webhook-`, `svix-`).
+const fn standard_webhooks(
+    signature: &'static str,
+    id: &'static str,
+    timestamp: &'static str,
+) -> SchemeSpec<&'static str> {
+    SchemeSpec::Signature(SignatureSpec {
+        header: signature,
+        format: FormatSpec::List {
+            separator: ' ',
+            prefix: "v1,",
+        },
+        algorithm: Algorithm::Sha256,
+        encoding: Encoding::Base64,
+        signed: "{id}.{timestamp}.{body}",
+        timestamp: header_timestamp(timestamp, Some(300)),
+        id_header: Some(id),
+        body_digest_param: None,
+        url_port_variants: false,
+    })
+}
+
+const TEXT: KeyEncoding = KeyEncoding::Text;
+const WHSEC: KeyEncoding = KeyEncoding::Base64 { prefix: "whsec_" };
+use Algorithm::{Sha1, Sha256};
+use Encoding::{Base64, Hex};
+
 pub static PRESETS: &[Preset] = &[
-    // https://docs.github.com/en/webhooks/using-webhooks/validating-webhook-deliveries
     Preset {
         name: "github",
-        schemes: &[SchemeSpec::Hmac {
-            header: "x-hub-signature-256",
-            algorithm: Algorithm::Sha256,
-            encoding: Encoding::Hex,
-            prefix: "sha256=",
-        }],
-        legacy: &[SchemeSpec::Hmac {
-            header: "x-hub-signature",
-            algorithm: Algorithm::Sha1,
-            encoding: Encoding::Hex,
-            prefix: "sha1=",
-        }],
-        delivery_id_header: Some("x-github-delivery"),
-        event_header: Some("x-github-event"),
+        docs: "https://docs.github.com/en/webhooks/using-webhooks/validating-webhook-deliveries",
+        schemes: &[body_signature("x-hub-signature-256", "sha256=", Sha256, Hex)],
+        legacy: &[body_signature("x-hub-signature", "sha1=", Sha1, Hex)],
+        key_encoding: TEXT,
+        delivery_id: Some("header:x-github-delivery"),
+        event: Some("header:x-github-event"),
+        ping_event: Some("ping"),
     },
-    // https://docs.gitlab.com/user/project/integrations/webhooks/ (secret token)
     Preset {
         name: "gitlab",
-        schemes: &[SchemeSpec::Token {
-            header: "x-gitlab-token",
-        }],
+        // Idempotency-Key is kept across retries; X-Gitlab-Webhook-UUID is new
+        // on every attempt (gitlabhq app/services/web_hook_service.rb).
+        docs: "https://docs.gitlab.com/user/project/integrations/webhooks/#create-a-webhook",
+        schemes: &[SchemeSpec::Token(TokenSpec::Header("x-gitlab-token"))],
         legacy: &[],
-        delivery_id_header: Some("x-gitlab-webhook-uuid"),
-        event_header: Some("x-gitlab-event"),
+        key_encoding: TEXT,
+        delivery_id: Some("header:idempotency-key"),
+        event: Some("header:x-gitlab-event"),
+        ping_event: None,
+    },
+    Preset {
+        // GitLab 19.0 signing tokens follow Standard Webhooks (MR !230944, !231325).
+        name: "gitlab-signed",
+        docs: "https://docs.gitlab.com/user/project/integrations/webhooks/#signing-tokens",
+        schemes: &[standard_webhooks("webhook-signature", "webhook-id", "webhook-timestamp")],
+        legacy: &[],
+        key_encoding: WHSEC,
+        delivery_id: Some("header:webhook-id"),
+        event: Some("header:x-gitlab-event"),
+        ping_event: None,
+    },
+    Preset {
+        // Gitea, Forgejo and Gogs sign the JSON payload: configure their
+        // webhooks with the `application/json` content type (a form-encoded
+        // body is not the signed bytes). Unsigned hooks send empty values,
+        // which are malformed here, never a match.
+        name: "gitea",
+        docs: "https://docs.gitea.com/usage/webhooks",
+        schemes: &[body_signature("x-gitea-signature", "", Sha256, Hex)],
+        legacy: &[],
+        key_encoding: TEXT,
+        delivery_id: Some("header:x-gitea-delivery"),
+        event: Some("header:x-gitea-event"),
+        ping_event: None,
+    },
+    Preset {
+        name: "forgejo",
+        docs: "https://forgejo.org/docs/latest/user/webhooks/",
+        schemes: &[body_signature("x-forgejo-signature", "", Sha256, Hex)],
+        legacy: &[],
+        key_encoding: TEXT,
+        delivery_id: Some("header:x-forgejo-delivery"),
+        event: Some("header:x-forgejo-event"),
+        ping_event: None,
+    },
+    Preset {
+        name: "gogs",
+        docs: "https://gogs.io/docs/features/webhook",
+        schemes: &[body_signature("x-gogs-signature", "", Sha256, Hex)],
+        legacy: &[],
+        key_encoding: TEXT,
+        delivery_id: Some("header:x-gogs-delivery"),
+        event: Some("header:x-gogs-event"),
+        ping_event: None,
+    },
+    Preset {
+        // Bitbucket writes SHA-256 under the name GitHub uses for SHA-1.
+        name: "bitbucket",
+        docs: "https://support.atlassian.com/bitbucket-cloud/docs/manage-webhooks/",
+        schemes: &[body_signature("x-hub-signature", "sha256=", Sha256, Hex)],
+        legacy: &[],
+        key_encoding: TEXT,
+        delivery_id: Some("header:x-request-uuid"),
+        event: Some("header:x-event-key"),
+        ping_event: None,
+    },
+    Preset {
+        name: "bitbucket-server",
+        docs: "https://confluence.atlassian.com/bitbucketserver/manage-webhooks-938025878.html",
+        schemes: &[body_signature("x-hub-signature", "sha256=", Sha256, Hex)],
+        legacy: &[],
+        key_encoding: TEXT,
+        delivery_id: Some("header:x-request-id"),
+        event: Some("header:x-event-key"),
+        ping_event: None,
+    },
+    Preset {
+        // Service hooks sign nothing: the Web Hooks consumer sends Basic
+        // credentials (the secret is `user:password`).
+        name: "azure-devops",
+        docs: "https://learn.microsoft.com/en-us/azure/devops/service-hooks/services/webhooks",
+        schemes: &[SchemeSpec::Token(TokenSpec::Basic)],
+        legacy: &[],
+        key_encoding: TEXT,
+        delivery_id: Some("json:/id"),
+        event: Some("json:/eventType"),
+        ping_event: None,
+    },
+    Preset {
+        name: "jira",
+        docs: "https://developer.atlassian.com/cloud/jira/platform/webhooks/#secure-admin-webhooks",
+        schemes: &[body_signature("x-hub-signature", "sha256=", Sha256, Hex)],
+        legacy: &[],
+        key_encoding: TEXT,
+        delivery_id: Some("header:x-atlassian-webhook-identifier"),
+        event: Some("json:/webhookEvent"),
+        ping_event: None,
+    },
+    Preset {
+        // Jira webhooks without a secret: a token in the webhook URL's query.
+        // Weaker than HMAC: the body is not authenticated and the token shows
+        // in Jira's admin UI and in URL logs.
+        name: "jira-token",
+        docs: "https://developer.atlassian.com/cloud/jira/platform/webhooks/",
+        schemes: &[SchemeSpec::Token(TokenSpec::Query("token"))],
+        legacy: &[],
+        key_encoding: TEXT,
+        delivery_id: Some("header:x-atlassian-webhook-identifier"),
+        event: Some("json:/webhookEvent"),
+        ping_event: None,
+    },
+    Preset {
+        // For hookfence in front of Jenkins' Generic Webhook Trigger: the
+        // token where that plugin looks for it.
+        name: "jenkins",
+        docs: "https://plugins.jenkins.io/generic-webhook-trigger/",
+        schemes: &[
+            SchemeSpec::Token(TokenSpec::Query("token")),
+            SchemeSpec::Token(TokenSpec::Header("token")),
+            SchemeSpec::Token(TokenSpec::Bearer),
+        ],
+        legacy: &[],
+        key_encoding: TEXT,
+        delivery_id: None,
+        event: None,
+        ping_event: None,
+    },
+    Preset {
+        // The key is the whole `whsec_…` string as text (stripe-python
+        // _webhook.py); only `v1` signatures count. hookfence policy: future
+        // timestamps beyond the window are refused too.
+        name: "stripe",
+        docs: "https://docs.stripe.com/webhooks#verify-manually",
+        schemes: &[SchemeSpec::Signature(SignatureSpec {
+            header: "stripe-signature",
+            format: FormatSpec::Pairs {
+                separator: ',',
+                signature_key: "v1",
+                timestamp_key: Some("t"),
+            },
+            algorithm: Sha256,
+            encoding: Hex,
+            signed: "{timestamp}.{body}",
+            timestamp: Some(TimestampSpec {
+                source: TimestampSourceSpec::SignatureHeader,
+                format: TimestampFormat::UnixSeconds,
+                tolerance_secs: Some(300),
+            }),
+            id_header: None,
+            body_digest_param: None,
+            url_port_variants: false,
+        })],
+        legacy: &[],
+        key_encoding: TEXT,
+        delivery_id: Some("json:/id"),
+        event: Some("json:/type"),
+        ping_event: None,
+    },
+    Preset {
+        name: "slack",
+        docs: "https://api.slack.com/authentication/verifying-requests-from-slack",
+        schemes: &[SchemeSpec::Signature(SignatureSpec {
+            header: "x-slack-signature",
+            format: FormatSpec::Single { prefix: "v0=" },
+            algorithm: Sha256,
+            encoding: Hex,
+            signed: "v0:{timestamp}:{body}",
+            timestamp: header_timestamp("x-slack-request-timestamp", Some(300)),
+            id_header: None,
+            body_digest_param: None,
+            url_port_variants: false,
+        })],
+        legacy: &[],
+        key_encoding: TEXT,
+        delivery_id: Some("json:/event_id"),
+        event: Some("json:/type"),
+        ping_event: None,
+    },
+    Preset {
+        name: "standard-webhooks",
+        docs: "https://github.com/standard-webhooks/standard-webhooks/blob/main/spec/standard-webhooks.md",
+        schemes: &[standard_webhooks("webhook-signature", "webhook-id", "webhook-timestamp")],
+        legacy: &[],
+        key_encoding: WHSEC,
+        delivery_id: Some("header:webhook-id"),
+        event: Some("json:/type"),
+        ping_event: None,
+    },
+    Preset {
+        name: "svix",
+        docs: "https://docs.svix.com/receiving/verifying-payloads/how-manual",
+        schemes: &[standard_webhooks("svix-signature", "svix-id", "svix-timestamp")],
+        legacy: &[],
+        key_encoding: WHSEC,
+        delivery_id: Some("header:svix-id"),
+        event: Some("json:/type"),
+        ping_event: None,
+    },
+    Preset {
+        name: "shopify",
+        docs: "https://shopify.dev/docs/apps/build/webhooks/subscribe/https#step-5-verify-the-webhook",
+        schemes: &[body_signature("x-shopify-hmac-sha256", "", Sha256, Base64)],
+        legacy: &[],
+        key_encoding: TEXT,
+        delivery_id: Some("header:x-shopify-webhook-id"),
+        event: Some("header:x-shopify-topic"),
+        ping_event: None,
+    },
+    Preset {
+        // twilio-python request_validator.py: URL + form parameters sorted by
+        // name (and value); JSON bodies are bound by `bodySHA256` in the URL.
+        name: "twilio",
+        docs: "https://www.twilio.com/docs/usage/webhooks/webhooks-security",
+        schemes: &[SchemeSpec::Signature(SignatureSpec {
+            header: "x-twilio-signature",
+            format: FormatSpec::Single { prefix: "" },
+            algorithm: Sha1,
+            encoding: Base64,
+            signed: "{url}{form_params}",
+            timestamp: None,
+            id_header: None,
+            body_digest_param: Some("bodySHA256"),
+            url_port_variants: true,
+        })],
+        legacy: &[],
+        key_encoding: TEXT,
+        delivery_id: Some("header:i-twilio-idempotency-token"),
+        event: None,
+        ping_event: None,
+    },
+    Preset {
+        // Discord documents no replay window; a route may set one.
+        name: "discord",
+        docs: "https://discord.com/developers/docs/interactions/overview#setting-up-an-endpoint-validating-security-request-headers",
+        schemes: &[SchemeSpec::Signature(SignatureSpec {
+            header: "x-signature-ed25519",
+            format: FormatSpec::Single { prefix: "" },
+            algorithm: Algorithm::Ed25519,
+            encoding: Hex,
+            signed: "{timestamp}{body}",
+            timestamp: header_timestamp("x-signature-timestamp", None),
+            id_header: None,
+            body_digest_param: None,
+            url_port_variants: false,
+        })],
+        legacy: &[],
+        key_encoding: KeyEncoding::Hex { len: Some(32) },
+        delivery_id: Some("json:/id"),
+        event: Some("json:/type"),
+        ping_event: None,
+    },
+    Preset {
+        name: "twitch",
+        docs: "https://dev.twitch.tv/docs/eventsub/handling-webhook-events/#verifying-the-event-message",
+        schemes: &[SchemeSpec::Signature(SignatureSpec {
+            header: "twitch-eventsub-message-signature",
+            format: FormatSpec::Single { prefix: "sha256=" },
+            algorithm: Sha256,
+            encoding: Hex,
+            signed: "{id}{timestamp}{body}",
+            timestamp: Some(TimestampSpec {
+                source: TimestampSourceSpec::Header("twitch-eventsub-message-timestamp"),
+                format: TimestampFormat::Rfc3339,
+                tolerance_secs: Some(600),
+            }),
+            id_header: Some("twitch-eventsub-message-id"),
+            body_digest_param: None,
+            url_port_variants: false,
+        })],
+        legacy: &[],
+        key_encoding: TEXT,
+        delivery_id: Some("header:twitch-eventsub-message-id"),
+        event: Some("header:twitch-eventsub-subscription-type"),
+        ping_event: None,
+    },
+    Preset {
+        // The signed freshness value is the body's `webhookTimestamp` (ms);
+        // the `linear-timestamp` header is not signed and is ignored.
+        name: "linear",
+        docs: "https://linear.app/developers/webhooks#securing-webhooks",
+        schemes: &[SchemeSpec::Signature(SignatureSpec {
+            header: "linear-signature",
+            format: FormatSpec::Single { prefix: "" },
+            algorithm: Sha256,
+            encoding: Hex,
+            signed: "{body}",
+            timestamp: Some(TimestampSpec {
+                source: TimestampSourceSpec::BodyJson("/webhookTimestamp"),
+                format: TimestampFormat::UnixMillis,
+                tolerance_secs: Some(60),
+            }),
+            id_header: None,
+            body_digest_param: None,
+            url_port_variants: false,
+        })],
+        legacy: &[],
+        key_encoding: TEXT,
+        delivery_id: None,
+        event: Some("json:/type"),
+        ping_event: None,
+    },
+    Preset {
+        name: "pagerduty",
+        docs: "https://developer.pagerduty.com/docs/webhooks/webhook-signatures/",
+        schemes: &[SchemeSpec::Signature(SignatureSpec {
+            header: "x-pagerduty-signature",
+            format: FormatSpec::List {
+                separator: ',',
+                prefix: "v1=",
+            },
+            algorithm: Sha256,
+            encoding: Hex,
+            signed: "{body}",
+            timestamp: None,
+            id_header: None,
+            body_digest_param: None,
+            url_port_variants: false,
+        })],
+        legacy: &[],
+        key_encoding: TEXT,
+        delivery_id: Some("header:x-webhook-id"),
+        event: Some("json:/event/event_type"),
+        ping_event: None,
+    },
+    Preset {
+        // Zoom's own code checks no window; 300 s is hookfence policy.
+        name: "zoom",
+        docs: "https://developers.zoom.us/docs/api/webhooks/#verify-webhook-events",
+        schemes: &[SchemeSpec::Signature(SignatureSpec {
+            header: "x-zm-signature",
+            format: FormatSpec::Single { prefix: "v0=" },
+            algorithm: Sha256,
+            encoding: Hex,
+            signed: "v0:{timestamp}:{body}",
+            timestamp: header_timestamp("x-zm-request-timestamp", Some(300)),
+            id_header: None,
+            body_digest_param: None,
+            url_port_variants: false,
+        })],
+        legacy: &[],
+        key_encoding: TEXT,
+        delivery_id: None,
+        event: Some("json:/event"),
+        ping_event: None,
+    },
+    Preset {
+        // Signs the notification URL exactly as subscribed + the body.
+        name: "square",
+        docs: "https://developer.squareup.com/docs/webhooks/step3validate",
+        schemes: &[SchemeSpec::Signature(SignatureSpec {
+            header: "x-square-hmacsha256-signature",
+            format: FormatSpec::Single { prefix: "" },
+            algorithm: Sha256,
+            encoding: Base64,
+            signed: "{url}{body}",
+            timestamp: None,
+            id_header: None,
+            body_digest_param: None,
+            url_port_variants: false,
+        })],
+        legacy: &[],
+        key_encoding: TEXT,
+        delivery_id: Some("json:/event_id"),
+        event: Some("json:/type"),
+        ping_event: None,
+    },
+    Preset {
+        // The SDK allows 5 s (past only); hookfence applies it both ways.
+        name: "paddle",
+        docs: "https://developer.paddle.com/webhooks/signature-verification",
+        schemes: &[SchemeSpec::Signature(SignatureSpec {
+            header: "paddle-signature",
+            format: FormatSpec::Pairs {
+                separator: ';',
+                signature_key: "h1",
+                timestamp_key: Some("ts"),
+            },
+            algorithm: Sha256,
+            encoding: Hex,
+            signed: "{timestamp}:{body}",
+            timestamp: Some(TimestampSpec {
+                source: TimestampSourceSpec::SignatureHeader,
+                format: TimestampFormat::UnixSeconds,
+                tolerance_secs: Some(5),
+            }),
+            id_header: None,
+            body_digest_param: None,
+            url_port_variants: false,
+        })],
+        legacy: &[],
+        key_encoding: TEXT,
+        delivery_id: Some("json:/event_id"),
+        event: Some("json:/event_type"),
+        ping_event: None,
+    },
+    Preset {
+        // `Sentry-Hook-Timestamp` is sent but not signed, so it is not used.
+        name: "sentry",
+        docs: "https://docs.sentry.io/organization/integrations/integration-platform/webhooks/#verifying-the-signature",
+        schemes: &[body_signature("sentry-hook-signature", "", Sha256, Hex)],
+        legacy: &[],
+        key_encoding: TEXT,
+        delivery_id: Some("header:request-id"),
+        event: Some("header:sentry-hook-resource"),
+        ping_event: None,
+    },
+    Preset {
+        name: "typeform",
+        docs: "https://www.typeform.com/developers/webhooks/secure-your-webhooks/",
+        schemes: &[body_signature("typeform-signature", "sha256=", Sha256, Base64)],
+        legacy: &[],
+        key_encoding: TEXT,
+        delivery_id: Some("json:/event_id"),
+        event: Some("json:/event_type"),
+        ping_event: None,
+    },
+    Preset {
+        name: "intercom",
+        docs: "https://developers.intercom.com/docs/references/webhooks/webhook-models#signed-notifications",
+        schemes: &[body_signature("x-hub-signature", "sha1=", Sha1, Hex)],
+        legacy: &[],
+        key_encoding: TEXT,
+        delivery_id: Some("json:/id"),
+        event: Some("json:/topic"),
+        ping_event: None,
     },
 ];
 
@@ -104,4 +565,30 @@ pub fn find(name: &str) -> Option<&'static Preset> {
 
 pub fn names() -> impl Iterator<Item = &'static str> {
     PRESETS.iter().map(|p| p.name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verify::field::Field;
+
+    #[test]
+    fn every_preset_builds() {
+        for preset in PRESETS {
+            for spec in preset.specs(true) {
+                spec.build(None).unwrap_or_else(|e| panic!("{}: {e}", preset.name));
+            }
+            for field in [preset.delivery_id, preset.event].into_iter().flatten() {
+                Field::parse(field).unwrap_or_else(|e| panic!("{}: {e}", preset.name));
+            }
+        }
+    }
+
+    #[test]
+    fn names_are_unique() {
+        let mut names: Vec<_> = names().collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), PRESETS.len());
+    }
 }

@@ -1,139 +1,252 @@
-//! The generic HMAC engine: one [`HmacScheme`] value describes where a
-//! provider puts its signature and how it encodes it; [`HmacScheme::verify`]
-//! executes any of them.
+//! The generic signature engine. One [`SignatureScheme`] value says where a
+//! provider puts its signature, how the header is laid out, which bytes are
+//! signed, with which algorithm, and how old a delivery may be;
+//! [`SignatureScheme::verify`] executes any of them — GitHub's one-header HMAC
+//! as well as Stripe's timestamped list or Discord's Ed25519.
 //!
-//! The presented signature is *decoded* and compared as bytes in constant time,
-//! never compared as a string: hex case, whitespace games and truncated values
-//! all fail the same way.
+//! Presented signatures are *decoded* and compared as bytes, never as
+//! strings: hex case, whitespace games and truncated values all fail alike.
 
-use base64::Engine as _;
-use hmac::{Hmac, Mac};
 use http::header::HeaderName;
-use sha1::Sha1;
-use sha2::{Sha256, Sha512};
+use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::{Delivery, Rejection};
+use super::algorithm::Algorithm;
+use super::encoding::{Encoding, MAX_SIGNATURE};
+use super::header_format::{HeaderFormat, MAX_CANDIDATES};
+use super::template::{sorted_form_params, Inputs, Part, SignedContent};
+use super::timestamp::{SignedTimestamp, TimestampSource};
+use super::{single_header, Delivery, Location, Rejection};
 use crate::secret::Secret;
 
-/// The MAC's hash function.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Algorithm {
-    Sha1,
-    Sha256,
-    Sha512,
-}
-
-/// A MAC output, on the stack (the largest, SHA-512, is 64 bytes).
-pub struct MacOutput {
-    bytes: [u8; 64],
-    len: usize,
-}
-
-impl MacOutput {
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.bytes[..self.len]
-    }
-}
-
-impl Algorithm {
-    /// HMAC of the concatenation of `parts` under `key`.
-    pub fn mac(self, key: &[u8], parts: &[&[u8]]) -> MacOutput {
-        match self {
-            Algorithm::Sha1 => mac_with::<Hmac<Sha1>>(key, parts),
-            Algorithm::Sha256 => mac_with::<Hmac<Sha256>>(key, parts),
-            Algorithm::Sha512 => mac_with::<Hmac<Sha512>>(key, parts),
-        }
-    }
-}
-
-fn mac_with<M: Mac + hmac::digest::KeyInit>(key: &[u8], parts: &[&[u8]]) -> MacOutput {
-    // HMAC accepts keys of any length, so this cannot fail; the fallback keeps
-    // the function total without an unwrap.
-    let Ok(mut mac) = <M as hmac::digest::KeyInit>::new_from_slice(key) else {
-        return MacOutput { bytes: [0; 64], len: 0 };
-    };
-    for part in parts {
-        mac.update(part);
-    }
-    let tag = mac.finalize().into_bytes();
-    let mut bytes = [0u8; 64];
-    bytes[..tag.len()].copy_from_slice(&tag);
-    MacOutput { bytes, len: tag.len() }
-}
-
-/// How the signature bytes are written in the header.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Encoding {
-    /// Hex digits, either case.
-    Hex,
-    /// Standard base64 with padding.
-    Base64,
-}
-
-impl Encoding {
-    /// Decodes into `out` (no allocation on the hot path); `None` if `text` is
-    /// not valid in this encoding or longer than any MAC.
-    fn decode<'o>(self, text: &[u8], out: &'o mut [u8; 64]) -> Option<&'o [u8]> {
-        let len = match self {
-            Encoding::Hex => {
-                let len = text.len() / 2;
-                if !text.len().is_multiple_of(2) || len > out.len() {
-                    return None;
-                }
-                hex::decode_to_slice(text, &mut out[..len]).ok()?;
-                len
-            }
-            Encoding::Base64 => base64::engine::general_purpose::STANDARD.decode_slice(text, out).ok()?,
-        };
-        Some(&out[..len])
-    }
-
-    pub fn encode(self, bytes: &[u8]) -> String {
-        match self {
-            Encoding::Hex => hex::encode(bytes),
-            Encoding::Base64 => base64::engine::general_purpose::STANDARD.encode(bytes),
-        }
-    }
-}
-
-/// An HMAC signature over the raw body, carried in one header as
-/// `<prefix><encoded MAC>`.
+/// A signature over (parts of) the delivery.
 #[derive(Debug, Clone)]
-pub struct HmacScheme {
+pub struct SignatureScheme {
     pub header: HeaderName,
+    pub format: HeaderFormat,
     pub algorithm: Algorithm,
     pub encoding: Encoding,
-    /// Literal text before the encoded MAC, e.g. `sha256=`. Matched exactly.
-    pub prefix: &'static str,
+    pub signed: SignedContent,
+    /// The header whose value `{id}` stands for.
+    pub id_header: Option<HeaderName>,
+    pub timestamp: Option<SignedTimestamp>,
+    /// Twilio, for non-form bodies: the URL carries this query parameter with
+    /// the hex SHA-256 of the body; the signature covers the URL, and the body
+    /// must match the digest.
+    pub body_digest_param: Option<String>,
+    /// Twilio signs the URL sometimes with, sometimes without the default
+    /// port; its SDK accepts either, and so does this scheme when set.
+    pub url_port_variants: bool,
 }
 
-impl HmacScheme {
-    /// The header value a sender would put on `body`: used by `sign_forwarded`
-    /// and by tests.
-    pub fn sign(&self, secret: &Secret, body: &[u8]) -> String {
-        let mac = self.algorithm.mac(secret.expose(), &[body]);
-        format!("{}{}", self.prefix, self.encoding.encode(mac.as_bytes()))
+impl SignatureScheme {
+    pub(super) fn verify(&self, value: &[u8], delivery: &Delivery<'_>, keys: &[Secret]) -> Result<(), Rejection> {
+        let malformed = || Rejection::Malformed(Location::Header(self.header.clone()));
+        let parsed = self.format.parse(value).map_err(|_| malformed())?;
+        let inputs = self.inputs(delivery, parsed.timestamp)?;
+
+        // Decode every candidate once, on the stack; undecodable ones can
+        // never match, and a header with no decodable one is malformed.
+        let mut buffers = [[0u8; MAX_SIGNATURE]; MAX_CANDIDATES];
+        let mut presented: [&[u8]; MAX_CANDIDATES] = [&[]; MAX_CANDIDATES];
+        let mut count = 0;
+        for (candidate, buffer) in parsed.candidates().iter().zip(buffers.iter_mut()) {
+            if let Some(bytes) = self.encoding.decode(candidate, buffer).filter(|b| !b.is_empty()) {
+                presented[count] = bytes;
+                count += 1;
+            }
+        }
+        if count == 0 {
+            return Err(malformed());
+        }
+
+        let presented = &presented[..count];
+        let matches = |inputs: &Inputs<'_>| {
+            let feed = |update: &mut dyn FnMut(&[u8])| self.signed.feed(inputs, update);
+            self.algorithm.any_matches(keys, &feed, presented)
+        };
+        let mut matched = matches(&inputs);
+        if !matched && self.url_port_variants {
+            if let Some(alternate) = delivery.url.and_then(toggle_default_port) {
+                matched = matches(&Inputs {
+                    url: alternate.as_bytes(),
+                    ..inputs
+                });
+            }
+        }
+        if !matched {
+            return Err(Rejection::BadSignature);
+        }
+        self.check_body_digest(delivery)?;
+        // Checked after the signature, so `stale timestamp` always means a
+        // genuine delivery replayed (or a clock problem), never a forgery.
+        self.check_replay(delivery, parsed.timestamp)
     }
 
-    pub(super) fn verify(&self, value: &[u8], delivery: &Delivery<'_>, secrets: &[Secret]) -> Result<(), Rejection> {
-        let malformed = || Rejection::Malformed(self.header.clone());
-        let encoded = value.strip_prefix(self.prefix.as_bytes()).ok_or_else(malformed)?;
-        let mut buf = [0u8; 64];
-        let presented = self
-            .encoding
-            .decode(encoded.trim_ascii(), &mut buf)
-            .ok_or_else(malformed)?;
-        // Any secret may match (rotation). Returning on the first match reveals
-        // only what the response reveals anyway: that one matched.
-        let matched = secrets.iter().any(|secret| {
-            let expected = self.algorithm.mac(secret.expose(), &[delivery.body]);
-            bool::from(expected.as_bytes().ct_eq(presented))
-        });
-        if matched {
+    /// Gathers what the template needs from the delivery.
+    fn inputs<'a>(&self, delivery: &Delivery<'a>, header_timestamp: Option<&'a [u8]>) -> Result<Inputs<'a>, Rejection> {
+        let mut inputs = Inputs {
+            body: delivery.body,
+            ..Inputs::default()
+        };
+        if self.signed.uses(&Part::Timestamp) {
+            inputs.timestamp = self.timestamp_text(delivery, header_timestamp)?;
+        }
+        if self.signed.uses(&Part::Id) {
+            if let Some(id_header) = &self.id_header {
+                inputs.id = single_header(delivery.headers, id_header)?
+                    .ok_or_else(|| Rejection::Missing(Location::Header(id_header.clone())))?;
+            }
+        }
+        if self.signed.uses(&Part::Url) {
+            // The config requires `public_url` for such schemes; without one
+            // no signature can match.
+            inputs.url = delivery.url.ok_or(Rejection::BadSignature)?.as_bytes();
+        }
+        if self.signed.uses(&Part::FormParams) && self.presented_body_digest(delivery).is_none() {
+            inputs.form_params = sorted_form_params(delivery.body);
+        }
+        Ok(inputs)
+    }
+
+    /// The timestamp text as sent, from the header or signature field that
+    /// holds it.
+    fn timestamp_text<'a>(
+        &self,
+        delivery: &Delivery<'a>,
+        header_timestamp: Option<&'a [u8]>,
+    ) -> Result<&'a [u8], Rejection> {
+        match self.timestamp.as_ref().map(|r| &r.source) {
+            Some(TimestampSource::Header(name)) => {
+                single_header(delivery.headers, name)?.ok_or_else(|| Rejection::Missing(Location::Header(name.clone())))
+            }
+            Some(TimestampSource::SignatureHeader) => {
+                header_timestamp.ok_or_else(|| Rejection::Malformed(Location::Header(self.header.clone())))
+            }
+            // The config only lets `{timestamp}` into a template whose
+            // timestamp comes from a header.
+            Some(TimestampSource::BodyJson(_)) | None => Ok(b""),
+        }
+    }
+
+    fn check_replay(&self, delivery: &Delivery<'_>, header_timestamp: Option<&[u8]>) -> Result<(), Rejection> {
+        let Some(window) = self.timestamp.as_ref().filter(|t| t.tolerance.is_some()) else {
+            return Ok(());
+        };
+        let at = match &window.source {
+            TimestampSource::BodyJson(pointer) => body_timestamp(delivery.body, pointer, window)?,
+            TimestampSource::Header(_) | TimestampSource::SignatureHeader => {
+                let text = self.timestamp_text(delivery, header_timestamp)?;
+                window.format.parse(text).ok_or_else(|| {
+                    let location = match &window.source {
+                        TimestampSource::Header(name) => name.clone(),
+                        _ => self.header.clone(),
+                    };
+                    Rejection::Malformed(Location::Header(location))
+                })?
+            }
+        };
+        if window.admits(at, delivery.now) {
+            Ok(())
+        } else {
+            Err(Rejection::StaleTimestamp)
+        }
+    }
+
+    /// The body digest the URL carries, if this scheme uses one and it is there.
+    fn presented_body_digest<'a>(&self, delivery: &Delivery<'a>) -> Option<&'a str> {
+        let param = self.body_digest_param.as_deref()?;
+        delivery.query?.split('&').find_map(|pair| {
+            let (name, value) = pair.split_once('=')?;
+            (name == param).then_some(value)
+        })
+    }
+
+    fn check_body_digest(&self, delivery: &Delivery<'_>) -> Result<(), Rejection> {
+        let Some(presented) = self.presented_body_digest(delivery) else {
+            return Ok(());
+        };
+        let mut buf = [0u8; MAX_SIGNATURE];
+        let presented = Encoding::Hex
+            .decode(presented.as_bytes(), &mut buf)
+            .ok_or(Rejection::BadSignature)?;
+        let actual = Sha256::digest(delivery.body);
+        if bool::from(actual.as_slice().ct_eq(presented)) {
             Ok(())
         } else {
             Err(Rejection::BadSignature)
         }
+    }
+
+    /// The signature header value a sender would attach, for HMAC schemes
+    /// (used by `sign_forwarded` and `hookfence sign`); `None` for Ed25519,
+    /// which needs the sender's private key.
+    pub fn sign(&self, secret: &Secret, inputs: &Inputs<'_>) -> Option<String> {
+        if self.algorithm == Algorithm::Ed25519 {
+            return None;
+        }
+        let mac = self
+            .algorithm
+            .mac(secret.expose(), &|update| self.signed.feed(inputs, update));
+        let timestamp = std::str::from_utf8(inputs.timestamp).ok();
+        Some(self.format.write(&self.encoding.encode(mac.as_bytes()), timestamp))
+    }
+}
+
+/// The same URL with its port written out if it was implicit (`:443`, `:80`),
+/// or removed if it was explicit: Twilio's two ways of signing one URL.
+fn toggle_default_port(url: &str) -> Option<String> {
+    let uri: http::Uri = url.parse().ok()?;
+    let scheme = uri.scheme_str()?;
+    let authority = uri.authority()?;
+    if authority.as_str().contains('@') {
+        return None;
+    }
+    let host = authority.host();
+    let rest = uri.path_and_query().map_or("", |pq| pq.as_str());
+    Some(match authority.port_u16() {
+        Some(_) => format!("{scheme}://{host}{rest}"),
+        None => {
+            let port = if scheme.eq_ignore_ascii_case("https") { 443 } else { 80 };
+            format!("{scheme}://{host}:{port}{rest}")
+        }
+    })
+}
+
+/// A timestamp inside the JSON body (which the signature covers whole).
+fn body_timestamp(body: &[u8], pointer: &str, window: &SignedTimestamp) -> Result<i64, Rejection> {
+    let location = || Location::Body(pointer.to_owned());
+    let body: serde_json::Value = serde_json::from_slice(body).map_err(|_| Rejection::Malformed(location()))?;
+    let text = match body.pointer(pointer) {
+        None => return Err(Rejection::Missing(location())),
+        Some(serde_json::Value::Number(n)) => n.to_string(),
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(_) => return Err(Rejection::Malformed(location())),
+    };
+    window
+        .format
+        .parse(text.as_bytes())
+        .ok_or_else(|| Rejection::Malformed(location()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::toggle_default_port;
+
+    #[test]
+    fn port_variants() {
+        assert_eq!(
+            toggle_default_port("https://x.test/a?b=1").as_deref(),
+            Some("https://x.test:443/a?b=1")
+        );
+        assert_eq!(
+            toggle_default_port("http://x.test/a").as_deref(),
+            Some("http://x.test:80/a")
+        );
+        assert_eq!(
+            toggle_default_port("http://x.test:1234/a").as_deref(),
+            Some("http://x.test/a")
+        );
+        assert_eq!(toggle_default_port("not a url"), None);
     }
 }

@@ -1,0 +1,303 @@
+//! Building one runtime [`Route`] from its `[[routes]]` table, reporting every
+//! problem with the route's key path. Verification and keys live in
+//! [`super::keys`].
+
+use std::path::Path;
+
+use http::{Method, Uri};
+use toml::Spanned;
+
+use super::error::Reporter;
+use super::raw::{self, RawRoute};
+use super::{
+    secret_ref, BranchPattern, DeliveryFields, Filter, Route, RouteLimits, SignForwarded, Upstream, Verification,
+    DEFAULT_BODY_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_BODY, DEFAULT_UPSTREAM_TIMEOUT,
+};
+use crate::routing::PathPattern;
+use crate::verify::algorithm::Algorithm;
+use crate::verify::encoding::Encoding;
+use crate::verify::field::Field;
+use crate::verify::header_format::HeaderFormat;
+use crate::verify::template::SignedContent;
+use crate::verify::token::TokenSource;
+use crate::verify::{Scheme, SignatureScheme};
+
+/// What building one route needs besides the raw table.
+pub(super) struct RouteContext<'a> {
+    pub index: usize,
+    pub global_unsigned: bool,
+    pub env: &'a dyn Fn(&str) -> Option<String>,
+    /// Directory of the config file: relative `file:` references resolve from here.
+    pub base: &'a Path,
+}
+
+impl RouteContext<'_> {
+    pub fn key(&self, field: &str) -> String {
+        format!("routes[{}].{field}", self.index)
+    }
+
+    /// Builds the runtime route, or reports why not (and returns `None`).
+    pub fn build(&self, raw: &RawRoute, report: &mut Reporter<'_>) -> Option<Route> {
+        let errors_before = report.error_count();
+        let name = raw.name.get_ref().clone();
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+            report.error(
+                Some(raw.name.span()),
+                self.key("name"),
+                "must be non-empty and use only letters, digits, `-`, `_` and `.` (it is a metric label)",
+            );
+        }
+        let pattern = PathPattern::parse(raw.path.get_ref())
+            .map_err(|e| report.error(Some(raw.path.span()), self.key("path"), e))
+            .ok();
+        let methods = self.methods(raw, report);
+        let upstream = parse_upstream(raw.upstream.get_ref())
+            .map_err(|e| report.error(Some(raw.upstream.span()), self.key("upstream"), e))
+            .ok();
+        let built = self.verification(raw, pattern.as_ref(), report);
+        let provider = built.as_ref().and_then(|b| b.provider);
+        let public_url = self.public_url(raw, built.as_ref().is_some_and(|b| b.signs_url), report);
+        let fields = DeliveryFields {
+            delivery_id: self
+                .field(&raw.delivery_id, "delivery_id", report)
+                .or_else(|| provider.and_then(|p| p.delivery_id).and_then(|f| Field::parse(f).ok())),
+            event: self
+                .field(&raw.event_type, "event_type", report)
+                .or_else(|| provider.and_then(|p| p.event).and_then(|f| Field::parse(f).ok())),
+        };
+        let filter = self.filter(raw, provider.and_then(|p| p.ping_event), fields.event.is_some(), report);
+        let sign_forwarded = raw.sign_forwarded.as_ref().and_then(|s| self.sign_forwarded(s, report));
+        let (strip_headers, strip_query) = match (&built, raw.strip_credential) {
+            (Some(b), true) => match &b.verification {
+                Verification::Verified { verifier, .. } => credential_locations(verifier.schemes()),
+                Verification::Unsigned => {
+                    report.error(
+                        None,
+                        self.key("strip_credential"),
+                        "an unsigned route has no credential to strip",
+                    );
+                    Default::default()
+                }
+            },
+            _ => Default::default(),
+        };
+        let limits = RouteLimits {
+            max_body: raw.max_body.map_or(DEFAULT_MAX_BODY, |b| b.0),
+            body_timeout: raw.body_timeout.map_or(DEFAULT_BODY_TIMEOUT, |d| d.0),
+            connect_timeout: raw.connect_timeout.map_or(DEFAULT_CONNECT_TIMEOUT, |d| d.0),
+            upstream_timeout: raw.upstream_timeout.map_or(DEFAULT_UPSTREAM_TIMEOUT, |d| d.0),
+        };
+        if report.error_count() > errors_before {
+            return None;
+        }
+        Some(Route {
+            name,
+            pattern: pattern?,
+            methods,
+            upstream: upstream?,
+            provider,
+            verification: built?.verification,
+            public_url,
+            fields,
+            filter,
+            limits,
+            sign_forwarded,
+            strip_headers,
+            strip_query,
+        })
+    }
+
+    fn methods(&self, raw: &RawRoute, report: &mut Reporter<'_>) -> Vec<Method> {
+        let Some(list) = &raw.methods else {
+            return vec![Method::POST];
+        };
+        if list.get_ref().is_empty() {
+            report.error(Some(list.span()), self.key("methods"), "must list at least one method");
+        }
+        let mut methods = Vec::new();
+        for (i, m) in list.get_ref().iter().enumerate() {
+            match Method::from_bytes(m.get_ref().to_ascii_uppercase().as_bytes()) {
+                Ok(method) if !methods.contains(&method) => methods.push(method),
+                Ok(_) => report.error(Some(m.span()), self.key(&format!("methods[{i}]")), "listed twice"),
+                Err(_) => report.error(Some(m.span()), self.key(&format!("methods[{i}]")), "not an HTTP method"),
+            }
+        }
+        methods
+    }
+
+    fn public_url(&self, raw: &RawRoute, required: bool, report: &mut Reporter<'_>) -> Option<String> {
+        let Some(url) = &raw.public_url else {
+            if required {
+                report.error(
+                    Some(raw.name.span()),
+                    self.key("public_url"),
+                    "missing: this provider signs the URL it calls, so the route needs `public_url` (scheme and host exactly as registered with the sender, e.g. \"https://hooks.example.com\")",
+                );
+            }
+            return None;
+        };
+        let text = url.get_ref().trim_end_matches('/');
+        match text.parse::<Uri>() {
+            Ok(uri)
+                if matches!(uri.scheme_str(), Some("http" | "https"))
+                    && uri.authority().is_some()
+                    && uri
+                        .path_and_query()
+                        .is_none_or(|pq| pq.as_str().is_empty() || pq.as_str() == "/") =>
+            {
+                Some(text.to_owned())
+            }
+            _ => {
+                report.error(
+                    Some(url.span()),
+                    self.key("public_url"),
+                    format!("`{}` must be a scheme and host only, e.g. \"https://hooks.example.com\" (the request's path and query are appended)", url.get_ref()),
+                );
+                None
+            }
+        }
+    }
+
+    fn field(&self, raw: &Option<Spanned<String>>, key: &str, report: &mut Reporter<'_>) -> Option<Field> {
+        let raw = raw.as_ref()?;
+        Field::parse(raw.get_ref())
+            .map_err(|e| report.error(Some(raw.span()), self.key(key), e))
+            .ok()
+    }
+
+    fn filter(
+        &self,
+        raw: &RawRoute,
+        preset_ping: Option<&'static str>,
+        knows_event: bool,
+        report: &mut Reporter<'_>,
+    ) -> Filter {
+        if let Some(events) = &raw.events {
+            if !knows_event {
+                report.error(
+                    Some(events.span()),
+                    self.key("events"),
+                    "the route has no event source: set `event_type` (e.g. \"header:X-Event-Type\")",
+                );
+            }
+            if events.get_ref().is_empty() {
+                report.error(
+                    Some(events.span()),
+                    self.key("events"),
+                    "an empty allow-list would refuse every delivery; remove `events` to forward all",
+                );
+            }
+        }
+        if let Some(branches) = &raw.branches {
+            if branches.get_ref().is_empty() {
+                report.error(
+                    Some(branches.span()),
+                    self.key("branches"),
+                    "an empty allow-list would refuse every push; remove `branches` to forward all",
+                );
+            }
+        }
+        let answer_ping = raw.answer_ping.as_ref().is_some_and(|a| *a.get_ref());
+        if let (Some(flag), None) = (&raw.answer_ping, preset_ping) {
+            if *flag.get_ref() {
+                report.error(
+                    Some(flag.span()),
+                    self.key("answer_ping"),
+                    "this provider has no test event to answer",
+                );
+            }
+        }
+        Filter {
+            events: raw.events.as_ref().map(|e| e.get_ref().clone()),
+            branches: raw
+                .branches
+                .as_ref()
+                .map(|b| b.get_ref().iter().map(|s| BranchPattern::parse(s)).collect()),
+            ping_event: preset_ping.filter(|_| answer_ping),
+        }
+    }
+
+    fn sign_forwarded(&self, raw: &Spanned<raw::RawSignForwarded>, report: &mut Reporter<'_>) -> Option<SignForwarded> {
+        let raw = raw.get_ref();
+        let header = http::header::HeaderName::from_bytes(raw.header.get_ref().as_bytes())
+            .map_err(|_| {
+                report.error(
+                    Some(raw.header.span()),
+                    self.key("sign_forwarded.header"),
+                    "not a valid header name",
+                )
+            })
+            .ok();
+        let secret = secret_ref::resolve(raw.secret.get_ref(), self.env, self.base)
+            .map_err(|e| report.error(Some(raw.secret.span()), self.key("sign_forwarded.secret"), e))
+            .ok();
+        Some(SignForwarded {
+            scheme: SignatureScheme {
+                header: header?,
+                format: HeaderFormat::Single {
+                    prefix: "sha256=".into(),
+                },
+                algorithm: Algorithm::Sha256,
+                encoding: Encoding::Hex,
+                signed: SignedContent::parse("{body}").ok()?,
+                id_header: None,
+                timestamp: None,
+                body_digest_param: None,
+                url_port_variants: false,
+            },
+            secret: secret?,
+        })
+    }
+}
+
+/// Where a route's credentials are presented: headers and query parameters
+/// that `strip_credential` removes.
+fn credential_locations(schemes: &[Scheme]) -> (Vec<http::header::HeaderName>, Vec<String>) {
+    let mut headers = Vec::new();
+    let mut query = Vec::new();
+    for scheme in schemes {
+        match scheme {
+            Scheme::Signature(s) => headers.push(s.header.clone()),
+            Scheme::Token(t) => match &t.source {
+                TokenSource::Header(name) => headers.push(name.clone()),
+                TokenSource::Query(param) => query.push(param.clone()),
+                TokenSource::Basic | TokenSource::Bearer => headers.push(http::header::AUTHORIZATION),
+            },
+        }
+    }
+    headers.dedup();
+    (headers, query)
+}
+
+fn parse_upstream(text: &str) -> Result<Upstream, String> {
+    let uri: Uri = text.parse().map_err(|e| format!("`{text}` is not a URL: {e}"))?;
+    match uri.scheme_str() {
+        Some("http") => {}
+        Some("https") => {
+            return Err(
+                "https upstreams are not supported yet: use http:// (hookfence usually runs next to its backend)"
+                    .into(),
+            )
+        }
+        _ => return Err(format!("`{text}` must be an http:// URL")),
+    }
+    let authority = uri.authority().ok_or_else(|| format!("`{text}` has no host"))?;
+    let host = authority
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    if host.is_empty() {
+        return Err(format!("`{text}` has no host"));
+    }
+    let path = uri
+        .path_and_query()
+        .map(|pq| pq.as_str())
+        .filter(|pq| !pq.is_empty() && *pq != "/")
+        .map(str::to_owned);
+    Ok(Upstream {
+        host,
+        port: authority.port_u16().unwrap_or(80),
+        path,
+    })
+}

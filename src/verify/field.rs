@@ -1,0 +1,136 @@
+//! Where a delivery's id, event type or branch is found: a header
+//! (`header:X-GitHub-Delivery`) or a JSON pointer into the body
+//! (`json:/event/id`). Presets and route configs write fields the same way.
+//!
+//! Fields are read only from verified deliveries; the body is parsed at most
+//! once per delivery, and only if some field needs it.
+
+use std::cell::OnceCell;
+
+use http::header::{HeaderMap, HeaderName};
+
+/// One source of a value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Field {
+    Header(HeaderName),
+    /// RFC 6901 JSON pointer.
+    Json(String),
+}
+
+impl Field {
+    /// Parses `header:<name>` or `json:<pointer>`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        if let Some(name) = text.strip_prefix("header:") {
+            HeaderName::from_bytes(name.trim().as_bytes())
+                .map(Field::Header)
+                .map_err(|_| format!("`{name}` is not a valid header name"))
+        } else if let Some(pointer) = text.strip_prefix("json:") {
+            if pointer.starts_with('/') {
+                Ok(Field::Json(pointer.to_owned()))
+            } else {
+                Err(format!(
+                    "`{pointer}` is not a JSON pointer: it must start with `/` (e.g. json:/after)"
+                ))
+            }
+        } else {
+            Err(format!("`{text}` must be `header:<name>` or `json:<pointer>`"))
+        }
+    }
+
+    pub fn reads_body(&self) -> bool {
+        matches!(self, Field::Json(_))
+    }
+}
+
+impl std::fmt::Display for Field {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Field::Header(name) => write!(f, "header:{}", super::display_header_name(name)),
+            Field::Json(pointer) => write!(f, "json:{pointer}"),
+        }
+    }
+}
+
+/// Longest value kept for a field: ids and event names are short, and a
+/// value an attacker controls must not grow the audit trail or a store key.
+pub const MAX_FIELD_LEN: usize = 256;
+
+/// Reads fields from one delivery.
+pub struct FieldReader<'a> {
+    headers: &'a HeaderMap,
+    body: &'a [u8],
+    json: OnceCell<Option<serde_json::Value>>,
+}
+
+impl<'a> FieldReader<'a> {
+    pub fn new(headers: &'a HeaderMap, body: &'a [u8]) -> Self {
+        Self {
+            headers,
+            body,
+            json: OnceCell::new(),
+        }
+    }
+
+    /// The field's value: a header's text, or a JSON string or number. `None`
+    /// when absent, not text, empty, or longer than [`MAX_FIELD_LEN`].
+    pub fn get(&self, field: &Field) -> Option<String> {
+        let value = match field {
+            Field::Header(name) => {
+                let mut values = self.headers.get_all(name).iter();
+                let first = values.next()?;
+                // Two values could mean two deliveries' ids: use neither.
+                if values.next().is_some() {
+                    return None;
+                }
+                first.to_str().ok()?.trim().to_owned()
+            }
+            Field::Json(pointer) => match self.json().as_ref()?.pointer(pointer)? {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Number(n) => n.to_string(),
+                _ => return None,
+            },
+        };
+        (!value.is_empty() && value.len() <= MAX_FIELD_LEN).then_some(value)
+    }
+
+    fn json(&self) -> &Option<serde_json::Value> {
+        self.json.get_or_init(|| serde_json::from_slice(self.body).ok())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_and_read() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-github-delivery", "abc".parse().unwrap());
+        headers.append("x-dup", "1".parse().unwrap());
+        headers.append("x-dup", "2".parse().unwrap());
+        let body = br#"{"ref":"refs/heads/main","n":42,"o":{},"e":"","s":{"id":"x"}}"#;
+        let reader = FieldReader::new(&headers, body);
+        let get = |text: &str| reader.get(&Field::parse(text).unwrap());
+        assert_eq!(get("header:X-GitHub-Delivery").as_deref(), Some("abc"));
+        assert_eq!(get("header:x-missing"), None);
+        assert_eq!(get("header:x-dup"), None, "ambiguous");
+        assert_eq!(get("json:/ref").as_deref(), Some("refs/heads/main"));
+        assert_eq!(get("json:/n").as_deref(), Some("42"));
+        assert_eq!(get("json:/s/id").as_deref(), Some("x"));
+        assert_eq!(get("json:/o"), None, "objects are not values");
+        assert_eq!(get("json:/e"), None, "empty is absent");
+        assert!(Field::parse("json:ref").unwrap_err().contains("must start with `/`"));
+        assert!(Field::parse("body:/x").unwrap_err().contains("header:<name>"));
+        assert_eq!(
+            Field::parse("header:x-github-delivery").unwrap().to_string(),
+            "header:X-Github-Delivery"
+        );
+    }
+
+    #[test]
+    fn a_body_that_is_not_json_has_no_json_fields() {
+        let headers = HeaderMap::new();
+        let reader = FieldReader::new(&headers, b"payload=%7B%7D");
+        assert_eq!(reader.get(&Field::Json("/ref".into())), None);
+    }
+}
