@@ -7,6 +7,7 @@
 //! [`telemetry`] sets up tracing and the audit record; [`server`] assembles
 //! the pingora server.
 
+pub mod catalogue;
 pub mod config;
 pub mod filter;
 pub mod outcome;

@@ -1,12 +1,17 @@
-//! The `hookfence` command: `run` a proxy, `check` a config.
+//! The `hookfence` command: `run` a proxy, `check` a config, list the
+//! `providers`.
 
+use std::fmt::Write as _;
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use hookfence::config::{Config, Keys, Verification};
+use hookfence::catalogue;
+use hookfence::config::{Config, ConfigErrors, Keys, Verification};
 use hookfence::telemetry::{self, LogFormat};
+use hookfence::verify::presets::PRESETS;
 
 #[derive(Parser)]
 #[command(version, about = "A reverse proxy that forwards only verified webhook deliveries")]
@@ -30,6 +35,12 @@ enum Command {
         #[arg(short, long)]
         config: PathBuf,
     },
+    /// List the provider presets and what each checks.
+    Providers {
+        /// Print docs/providers.md (a table and a route to copy per provider).
+        #[arg(long)]
+        markdown: bool,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -47,28 +58,55 @@ fn main() -> ExitCode {
             });
             match Config::load(&config) {
                 Ok(config) => hookfence::server::run(config),
-                Err(errors) => {
-                    eprintln!("{errors}");
-                    ExitCode::from(2)
-                }
+                Err(errors) => refuse(&errors),
             }
         }
         Command::Check { config } => match Config::load(&config) {
-            Ok(config) => {
-                print_routes(&config);
-                ExitCode::SUCCESS
-            }
-            Err(errors) => {
-                eprintln!("{errors}");
-                ExitCode::from(2)
-            }
+            Ok(config) => output(&routes(&config)),
+            Err(errors) => refuse(&errors),
         },
+        Command::Providers { markdown: true } => output(&catalogue::markdown()),
+        Command::Providers { markdown: false } => output(&providers()),
     }
 }
 
-fn print_routes(config: &Config) {
-    println!(
-        "{}: ok, listening on {}",
+/// Writes to stdout. A closed pipe (`hookfence providers | head`) ends the
+/// command quietly instead of panicking as `println!` would.
+fn output(text: &str) -> ExitCode {
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(_) => ExitCode::FAILURE,
+    }
+}
+
+/// Reports config errors on stderr; exit status 2 means "config refused".
+fn refuse(errors: &ConfigErrors) -> ExitCode {
+    let _ = writeln!(std::io::stderr().lock(), "{errors}");
+    ExitCode::from(2)
+}
+
+fn providers() -> String {
+    let mut out = String::new();
+    for preset in PRESETS {
+        let d = catalogue::describe(preset);
+        let plain = |s: &str| s.replace('`', "");
+        let _ = writeln!(out, "{:<18} {}", preset.name, plain(&d.credential));
+        let _ = writeln!(
+            out,
+            "{:<18} {}; signs {}; replay window {}",
+            "",
+            d.algorithm,
+            plain(&d.signed),
+            plain(&d.replay_window)
+        );
+    }
+    out
+}
+
+fn routes(config: &Config) -> String {
+    let mut out = format!(
+        "{}: ok, listening on {}\n",
         config.source.display(),
         config.server.listen.join(", ")
     );
@@ -87,7 +125,8 @@ fn print_routes(config: &Config) {
             Verification::Unsigned => "UNSIGNED".to_owned(),
         };
         let upstream = &route.upstream;
-        println!(
+        let _ = writeln!(
+            out,
             "  {:<16} {:<8} {:<36} -> http://{}{}  verify: {verification}",
             route.name,
             methods.join(","),
@@ -96,4 +135,5 @@ fn print_routes(config: &Config) {
             upstream.path.as_deref().unwrap_or("")
         );
     }
+    out
 }

@@ -293,3 +293,102 @@ fn run_refuses_to_start_on_a_broken_config() {
     assert!(!ok);
     assert!(stderr.contains("/nonexistent.toml: cannot read config"), "{stderr}");
 }
+
+/// The options of the provider catalogue, each refused with its key.
+#[test]
+fn provider_options_name_file_line_and_key() {
+    let cases: Vec<(String, &str)> = vec![
+        (
+            route("provider = \"square\"\nsecrets = [\"env:GH\"]"),
+            "test.toml:5:8: routes[0].public_url: missing: this provider signs the URL it calls",
+        ),
+        (
+            route("provider = \"square\"\nsecrets = [\"env:GH\"]\npublic_url = \"https://x.test/a/b\""),
+            "test.toml:10:14: routes[0].public_url: `https://x.test/a/b` must be a scheme and host only",
+        ),
+        (
+            route("provider = \"github\"\nsecrets = [\"env:GH\"]\nreplay_window = \"5m\""),
+            "test.toml:10:17: routes[0].replay_window: this scheme signs no timestamp",
+        ),
+        (
+            route("provider = \"standard-webhooks\"\nsecrets = [\"env:GH\"]"),
+            "test.toml:9:12: routes[0].secrets[0]: the key is not valid base64 (optionally after `whsec_`)",
+        ),
+        (
+            route("provider = \"discord\"\nsecrets = [\"env:GH\"]"),
+            "test.toml:9:12: routes[0].secrets[0]: the key is not valid hex (expected hex, 32 bytes)",
+        ),
+        (
+            route("provider = \"gitlab\"\nsecrets = [\"env:GH\"]\nanswer_ping = true"),
+            "test.toml:10:15: routes[0].answer_ping: this provider has no test event to answer",
+        ),
+        (
+            route("secrets = [\"env:GH\"]\nevents = [\"push\"]\n[routes.custom]\nheader = \"X-Sig\"\nalgorithm = \"sha256\""),
+            "test.toml:9:10: routes[0].events: the route has no event source: set `event_type`",
+        ),
+        (
+            route("provider = \"github\"\nsecrets = [\"env:GH\"]\nevents = []"),
+            "test.toml:10:10: routes[0].events: an empty allow-list would refuse every delivery",
+        ),
+        (
+            route("provider = \"github\"\nsecrets = [\"env:GH\"]\ndelivery_id = \"body:/id\""),
+            "test.toml:10:15: routes[0].delivery_id: `body:/id` must be `header:<name>` or `json:<pointer>`",
+        ),
+        (
+            route("provider = \"github\"\nsecrets = [\"env:GH\"]\n[routes.custom]\nheader = \"X\"\nalgorithm = \"sha256\""),
+            "test.toml:10:1: routes[0].custom: a route has either a `provider` or a `custom` scheme, not both",
+        ),
+        (
+            route("secrets = [\"env:GH\"]\n[routes.custom]\nheader = \"X-Sig\""),
+            "test.toml:9:1: routes[0].custom: missing `algorithm`",
+        ),
+        (
+            route("secrets = [\"env:GH\"]\n[routes.custom]\nheader = \"X-Sig\"\nalgorithm = \"sha256\"\nsigned = \"{timestamp}.{body}\""),
+            "test.toml:9:1: routes[0].custom: `{timestamp}` is signed but the scheme says nowhere where the timestamp is",
+        ),
+        (
+            route("secrets = [\"env:GH\"]\n[routes.custom]\nheader = \"X-Sig\"\nalgorithm = \"sha256\"\ntimestamp_header = \"X-Ts\""),
+            "test.toml:9:1: routes[0].custom: the timestamp is not part of the signed content",
+        ),
+        (
+            route("secrets = [\"env:GH\"]\n[routes.custom]\nheader = \"X-Sig\"\nalgorithm = \"md5\""),
+            "test.toml:11:13: routes[0].custom.algorithm: unknown variant `md5`, expected one of `sha1`, `sha256`, `sha512`, `ed25519`",
+        ),
+        (
+            route("provider = \"github\"\ntenant_param = \"app_id\"\n[routes.tenant_secrets]\n\"1\" = \"env:GH\""),
+            "test.toml:9:16: routes[0].tenant_param: the path has no `{app_id}` parameter",
+        ),
+        (
+            route("provider = \"github\"\n[routes.tenant_secrets]\n\"1\" = \"env:GH\""),
+            "test.toml:9:1: routes[0].tenant_param: missing: per-tenant secrets need `tenant_param`",
+        ),
+        (
+            route("provider = \"github\"\ntenant_param = \"app_id\"\n[routes.tenant_secrets]\n\"1\" = \"env:NOPE\"")
+                .replace("\"/gh\"", "\"/gh/{app_id}\""),
+            "test.toml:11:7: routes[0].tenant_secrets.1: environment variable NOPE is not set",
+        ),
+    ];
+    for (source, expected) in &cases {
+        let error = error_of(source);
+        assert!(
+            error.starts_with(expected),
+            "\nexpected: {expected}\n     got: {error}\nconfig:\n{source}"
+        );
+    }
+}
+
+#[test]
+fn tenant_secrets_files_are_checked_without_quoting_them() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("apps.toml"), "\"1\" = \"a-secret-value\"\n\"2\" = [\n").unwrap();
+    let source = route("provider = \"github\"\ntenant_param = \"app_id\"\ntenant_secrets_file = \"apps.toml\"")
+        .replace("\"/gh\"", "\"/gh/{app_id}\"");
+    let error = Config::parse(&dir.path().join("hookfence.toml"), &source, &env)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("routes[0].tenant_secrets_file:") && error.contains("apps.toml:2: must be a TOML table"),
+        "{error}"
+    );
+    assert!(!error.contains("a-secret-value"), "{error}");
+}

@@ -285,8 +285,12 @@ impl RouteContext<'_> {
         if let Some(table) = &raw.tenant_secrets {
             for (id, references) in table.get_ref() {
                 let key = self.key(&format!("tenant_secrets.{id}"));
+                let references_list = references.get_ref().clone().into_vec();
+                if references_list.is_empty() {
+                    report.error(Some(references.span()), key.clone(), "must list at least one secret");
+                }
                 let mut keys = Vec::new();
-                for reference in references.get_ref().clone().into_vec() {
+                for reference in references_list {
                     match secret_ref::resolve(&reference, self.env, self.base).and_then(decode) {
                         Ok(k) => keys.push(k),
                         Err(e) => report.error(Some(references.span()), key.clone(), e),
@@ -318,13 +322,6 @@ impl RouteContext<'_> {
                 "missing: a route with `tenant_param` needs `tenant_secrets` or `tenant_secrets_file`",
             );
         }
-        if let Some(id) = tenants.iter().find_map(|(id, keys)| keys.is_empty().then_some(id)) {
-            report.error(
-                raw.tenant_secrets.as_ref().map(Spanned::span),
-                self.key(&format!("tenant_secrets.{id}")),
-                "must list at least one secret",
-            );
-        }
         (report.error_count() == errors_before).then_some(tenants)
     }
 
@@ -351,8 +348,11 @@ impl RouteContext<'_> {
         table
             .into_iter()
             .map(|(id, values)| {
+                let values = values.into_vec();
+                if values.is_empty() {
+                    return Err(format!("{}: tenant `{id}` has no secret", full.display()));
+                }
                 let keys = values
-                    .into_vec()
                     .into_iter()
                     .map(|v| decode(Secret::new(v.into_bytes())))
                     .collect::<Result<Vec<_>, _>>()

@@ -280,7 +280,8 @@ fn deserialize(path: &Path, source: &str) -> Result<RawConfig, ConfigErrors> {
         .map_err(|e| (String::new(), e))
         .and_then(|deserializer| {
             serde_path_to_error::deserialize(deserializer).map_err(|e| {
-                let key = e.path().to_string();
+                // `Spanned` tables show up in the path as a private field.
+                let key = e.path().to_string().replace(".$__serde_spanned_private_value", "");
                 (if key == "." { String::new() } else { key }, e.into_inner())
             })
         });

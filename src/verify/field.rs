@@ -45,7 +45,7 @@ impl Field {
 impl std::fmt::Display for Field {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Field::Header(name) => write!(f, "header:{}", super::display_header_name(name)),
+            Field::Header(name) => write!(f, "header:{}", super::display_header_name(name.as_str())),
             Field::Json(pointer) => write!(f, "json:{pointer}"),
         }
     }
