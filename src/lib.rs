@@ -9,6 +9,7 @@
 
 pub mod catalogue;
 pub mod config;
+pub mod dedup;
 pub mod filter;
 pub mod outcome;
 pub mod proxy;

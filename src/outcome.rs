@@ -16,6 +16,14 @@ pub enum Outcome {
     RejectedStaleTimestamp,
     /// The path names a tenant the route has no secret for.
     RejectedUnknownTenant,
+    /// The route requires a delivery id and the delivery has none.
+    RejectedNoDeliveryId,
+    /// Already forwarded successfully; answered without forwarding again.
+    Duplicate,
+    /// Another copy of the delivery is being forwarded right now.
+    InFlight,
+    /// The dedup store did not answer and the route fails closed.
+    StoreUnavailable,
     RejectedBodyTooLarge,
     /// The client did not finish sending the body in time.
     RejectedTimeout,
@@ -31,13 +39,17 @@ pub enum Outcome {
 
 impl Outcome {
     /// Every outcome, for tests and for pre-registering metric label values.
-    pub const ALL: [Outcome; 13] = [
+    pub const ALL: [Outcome; 17] = [
         Outcome::Forwarded,
         Outcome::Filtered,
         Outcome::RejectedMissingSignature,
         Outcome::RejectedBadSignature,
         Outcome::RejectedStaleTimestamp,
         Outcome::RejectedUnknownTenant,
+        Outcome::RejectedNoDeliveryId,
+        Outcome::Duplicate,
+        Outcome::InFlight,
+        Outcome::StoreUnavailable,
         Outcome::RejectedBodyTooLarge,
         Outcome::RejectedTimeout,
         Outcome::RejectedMethod,
@@ -56,6 +68,10 @@ impl Outcome {
             Outcome::RejectedBadSignature => "rejected_bad_signature",
             Outcome::RejectedStaleTimestamp => "rejected_stale_timestamp",
             Outcome::RejectedUnknownTenant => "rejected_unknown_tenant",
+            Outcome::RejectedNoDeliveryId => "rejected_no_delivery_id",
+            Outcome::Duplicate => "duplicate",
+            Outcome::InFlight => "in_flight",
+            Outcome::StoreUnavailable => "store_unavailable",
             Outcome::RejectedBodyTooLarge => "rejected_body_too_large",
             Outcome::RejectedTimeout => "rejected_timeout",
             Outcome::RejectedMethod => "rejected_method",
@@ -75,6 +91,10 @@ impl Outcome {
             Outcome::Filtered => 202,
             Outcome::RejectedMissingSignature | Outcome::RejectedBadSignature | Outcome::RejectedStaleTimestamp => 401,
             Outcome::RejectedUnknownTenant => 404,
+            Outcome::RejectedNoDeliveryId => 400,
+            Outcome::Duplicate => 200,
+            Outcome::InFlight => 409,
+            Outcome::StoreUnavailable => 503,
             Outcome::RejectedBodyTooLarge => 413,
             Outcome::RejectedTimeout => 408,
             Outcome::RejectedMethod => 405,

@@ -51,6 +51,8 @@ pub struct AuditRecord {
     pub reason: Option<String>,
     pub body_bytes: usize,
     pub upstream_status: Option<u16>,
+    /// What deduplication did, when it did not simply claim and settle.
+    pub dedup: Option<&'static str>,
 }
 
 impl AuditRecord {
@@ -81,6 +83,7 @@ impl AuditRecord {
             reason = self.reason.as_deref(),
             body_bytes = self.body_bytes,
             upstream_status = self.upstream_status,
+            dedup = self.dedup,
             duration_us = u64::try_from(duration.as_micros()).unwrap_or(u64::MAX),
             "delivery"
         );

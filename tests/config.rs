@@ -268,7 +268,7 @@ fn check_command_on_the_shipped_example_config() {
     assert!(!ok);
     assert!(
         stderr.contains(
-            "hookfence.toml:18:12: routes[0].secrets[0]: environment variable GITHUB_WEBHOOK_SECRET is not set"
+            "hookfence.toml:24:12: routes[0].secrets[0]: environment variable GITHUB_WEBHOOK_SECRET is not set"
         ),
         "{stderr}"
     );
@@ -276,6 +276,8 @@ fn check_command_on_the_shipped_example_config() {
         stderr.contains("routes[1].sign_forwarded.secret: environment variable HOOKFENCE_FORWARD_SECRET is not set"),
         "{stderr}"
     );
+    // Exactly the three missing variables: no error cascades from them.
+    assert_eq!(stderr.lines().count(), 3, "{stderr}");
 }
 
 #[test]
@@ -391,4 +393,75 @@ fn tenant_secrets_files_are_checked_without_quoting_them() {
         "{error}"
     );
     assert!(!error.contains("a-secret-value"), "{error}");
+}
+
+#[test]
+fn dedup_options_name_file_line_and_key() {
+    let gh = "provider = \"github\"\nsecrets = [\"env:GH\"]";
+    let with_dedup = |table: &str, route_extra: &str| {
+        route(&format!("{gh}\n{route_extra}")).replace("[server]", &format!("[dedup]\n{table}\n\n[server]"))
+    };
+    let cases: Vec<(String, &str)> = vec![
+        (
+            with_dedup("backend = \"redis\"", ""),
+            "test.toml:2:11: dedup.url: missing: backend = \"redis\" needs `url`",
+        ),
+        (
+            with_dedup("backend = \"redis\"\nurl = \"redis://:hunter2@127.0.0.1:6379\"", ""),
+            "test.toml:3:7: dedup.url: a URL with a password must come from `env:NAME` or `file:/path`",
+        ),
+        (
+            with_dedup("backend = \"redis\"\nurl = \"http://127.0.0.1\"", ""),
+            "test.toml:3:7: dedup.url: redis InvalidClientConfig",
+        ),
+        (
+            with_dedup("backend = \"redis\"\nurl = \"env:NOPE\"", ""),
+            "test.toml:3:7: dedup.url: environment variable NOPE is not set",
+        ),
+        (
+            with_dedup("backend = \"redis\"\nurl = \"redis://a\"\ncluster = [\"redis://b\"]", ""),
+            "test.toml:4:11: dedup.cluster: give either `url` (one server) or `cluster` (seed nodes)",
+        ),
+        (
+            with_dedup("capacity = 0", ""),
+            "test.toml:2:12: dedup.capacity: must be at least 1",
+        ),
+        (
+            with_dedup("backend = \"memory\"\nurl = \"redis://a\"", ""),
+            "test.toml:3:7: dedup.url: belongs to backend = \"redis\"",
+        ),
+        (
+            with_dedup("in_flight_ttl = \"20s\"", ""),
+            "test.toml:8:8: routes[0].upstream_timeout: [dedup] in_flight_ttl (20s) must exceed connect_timeout + 2 x upstream_timeout (65s)",
+        ),
+        (
+            route("secrets = [\"env:GH\"]\ndedup = true\n[routes.custom]\nheader = \"X-Sig\"\nalgorithm = \"sha256\""),
+            "test.toml:9:9: routes[0].dedup: the route has no delivery id source: set `delivery_id`",
+        ),
+        (
+            route(&format!("{gh}\ndedup_policy = \"fail_sometimes\"")),
+            "test.toml:10:16: routes[0].dedup_policy: unknown variant `fail_sometimes`, expected `fail_open` or `fail_closed`",
+        ),
+    ];
+    for (source, expected) in &cases {
+        let error = error_of(source);
+        assert!(
+            error.starts_with(expected),
+            "\nexpected: {expected}\n     got: {error}\nconfig:\n{source}"
+        );
+    }
+    let good = with_dedup(
+        "backend = \"redis\"\nurl = \"env:REDIS_URL\"\nttl = \"24h\"\nin_flight_ttl = \"2m\"",
+        "dedup_policy = \"fail_closed\"",
+    );
+    let config = Config::parse(Path::new("test.toml"), &good, &|name| match name {
+        "REDIS_URL" => Some("rediss://user:pass@redis.internal:6380/2".into()),
+        other => env(other),
+    });
+    let config = config.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.dedup.ttl, std::time::Duration::from_secs(24 * 3600));
+    assert!(
+        !format!("{:?}", config.dedup).contains("pass"),
+        "the URL's password leaks into Debug"
+    );
 }

@@ -6,6 +6,8 @@
 
 mod support;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
@@ -14,10 +16,16 @@ use sha2::Sha256;
 
 use support::{github_signature, post, Behaviour, Hookfence, Upstream};
 
+/// A GitHub delivery with a fresh delivery id (the same id twice is a
+/// duplicate, which tests/dedup.rs covers).
 fn github_delivery(secret: &str, event: &str, body: &[u8]) -> Vec<(&'static str, String)> {
+    static NEXT_ID: AtomicU64 = AtomicU64::new(1);
     vec![
         ("X-GitHub-Event", event.to_owned()),
-        ("X-GitHub-Delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958".to_owned()),
+        (
+            "X-GitHub-Delivery",
+            format!("delivery-{}", NEXT_ID.fetch_add(1, Ordering::Relaxed)),
+        ),
         ("X-Hub-Signature-256", github_signature(secret.as_bytes(), body)),
     ]
 }

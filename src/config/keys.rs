@@ -17,7 +17,7 @@ use crate::routing::PathPattern;
 use crate::secret::Secret;
 use crate::verify::algorithm::Algorithm;
 use crate::verify::encoding::{Encoding, KeyEncoding};
-use crate::verify::presets::{self, Preset};
+use crate::verify::presets;
 use crate::verify::spec::{FormatSpec, SchemeSpec, SignatureSpec, TimestampSourceSpec, TimestampSpec, TokenSpec};
 use crate::verify::timestamp::TimestampFormat;
 use crate::verify::{decode_key, Scheme, Verifier};
@@ -25,7 +25,6 @@ use crate::verify::{decode_key, Scheme, Verifier};
 /// A route's verification, with what the rest of the route needs to know.
 pub(super) struct Built {
     pub verification: Verification,
-    pub provider: Option<&'static Preset>,
     /// The scheme signs the URL: the route needs `public_url`.
     pub signs_url: bool,
 }
@@ -33,7 +32,6 @@ pub(super) struct Built {
 /// The schemes a route will run, before keys.
 struct Schemes {
     specs: Vec<AnySpec>,
-    provider: Option<&'static Preset>,
     key_encoding: KeyEncoding,
     /// The algorithm keys are checked against (Ed25519 keys must be points).
     key_algorithm: Option<Algorithm>,
@@ -95,7 +93,6 @@ impl RouteContext<'_> {
                 verifier: Verifier::new(built),
                 keys,
             },
-            provider: schemes.provider,
             signs_url: schemes.specs.iter().any(AnySpec::signs_url),
         })
     }
@@ -121,7 +118,6 @@ impl RouteContext<'_> {
         }
         Built {
             verification: Verification::Unsigned,
-            provider: raw.provider.as_ref().and_then(|p| presets::find(p.get_ref())),
             signs_url: false,
         }
     }
@@ -177,7 +173,6 @@ impl RouteContext<'_> {
                 Some(Schemes {
                     key_algorithm: specs.iter().find_map(AnySpec::algorithm),
                     specs,
-                    provider: Some(preset),
                     key_encoding: preset.key_encoding,
                 })
             }
@@ -188,7 +183,6 @@ impl RouteContext<'_> {
                 let algorithm = spec.algorithm();
                 Some(Schemes {
                     specs: vec![AnySpec::Custom(Box::new(spec))],
-                    provider: None,
                     key_encoding: algorithm.map_or(KeyEncoding::Text, Algorithm::default_key_encoding),
                     key_algorithm: algorithm,
                 })

@@ -7,6 +7,7 @@
 //! without a usable secret is an error unless unsigned delivery was opted into
 //! twice (`verify = "none"` on the route *and* `allow_unsigned` globally).
 
+mod dedup;
 mod error;
 mod keys;
 mod raw;
@@ -21,6 +22,7 @@ use std::time::Duration;
 use http::header::HeaderName;
 use http::Method;
 
+pub use dedup::{Backend, DedupSettings};
 pub use error::{ConfigError, ConfigErrors};
 pub use units::ByteSize;
 
@@ -48,6 +50,7 @@ pub const ALLOW_UNSIGNED_ENV: &str = "HOOKFENCE_ALLOW_UNSIGNED";
 pub struct Config {
     pub source: PathBuf,
     pub server: Server,
+    pub dedup: DedupSettings,
     pub routes: RouteTable<Route>,
 }
 
@@ -111,6 +114,7 @@ pub struct Route {
     pub public_url: Option<String>,
     pub fields: DeliveryFields,
     pub filter: Filter,
+    pub dedup: RouteDedup,
     pub limits: RouteLimits,
     pub sign_forwarded: Option<SignForwarded>,
     /// Request headers removed before forwarding (the credential, when asked).
@@ -133,6 +137,16 @@ impl Routable for Route {
 pub struct DeliveryFields {
     pub delivery_id: Option<Field>,
     pub event: Option<Field>,
+}
+
+/// How a route deduplicates.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RouteDedup {
+    /// On when the route knows where the delivery id is, unless `dedup = false`.
+    pub enabled: bool,
+    pub policy: crate::dedup::Policy,
+    /// Refuse deliveries without an id instead of forwarding them.
+    pub require_id: bool,
 }
 
 /// Which verified deliveries are forwarded.
@@ -226,13 +240,16 @@ impl Config {
         let global_unsigned =
             raw.server.allow_unsigned || env(ALLOW_UNSIGNED_ENV).is_some_and(|v| v.eq_ignore_ascii_case("true"));
         let server = build_server(&raw, &mut report);
+        let base = path.parent().unwrap_or(Path::new("."));
+        let dedup = dedup::build(raw.dedup.as_ref(), env, base, &mut report);
         let mut routes = Vec::with_capacity(raw.routes.len());
         for (index, route) in raw.routes.iter().enumerate() {
             let ctx = RouteContext {
                 index,
                 global_unsigned,
                 env,
-                base: path.parent().unwrap_or(Path::new(".")),
+                base,
+                in_flight_ttl: dedup.in_flight_ttl,
             };
             if let Some(route) = ctx.build(route, &mut report) {
                 routes.push(route);
@@ -251,6 +268,7 @@ impl Config {
             Ok(routes) => Ok(Config {
                 source: path.to_path_buf(),
                 server,
+                dedup,
                 routes,
             }),
             Err(ambiguities) => {

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::units::{ByteSize, HumanDuration};
+use crate::dedup::Policy;
 use crate::verify::algorithm::Algorithm;
 use crate::verify::encoding::Encoding;
 use crate::verify::timestamp::TimestampFormat;
@@ -17,6 +18,7 @@ use crate::verify::timestamp::TimestampFormat;
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
     pub server: RawServer,
+    pub dedup: Option<RawDedup>,
     #[serde(default)]
     pub routes: Vec<RawRoute>,
 }
@@ -34,6 +36,32 @@ pub struct RawServer {
     /// After SIGTERM, pingora stops accepting and waits this long (always the
     /// full period) for in-flight deliveries before exiting.
     pub shutdown_grace: Option<HumanDuration>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDedup {
+    pub backend: Option<Spanned<DedupBackend>>,
+    /// How long a delivered id is remembered.
+    pub ttl: Option<HumanDuration>,
+    /// How long a claim lives if its holder never commits or releases it.
+    pub in_flight_ttl: Option<Spanned<HumanDuration>>,
+    /// Upper bound on each store command.
+    pub command_timeout: Option<HumanDuration>,
+    /// Memory backend: keys kept at most.
+    pub capacity: Option<Spanned<usize>>,
+    /// Redis backend: `redis://` or `rediss://` URL, or an `env:` / `file:` reference to one.
+    pub url: Option<Spanned<String>>,
+    /// Redis Cluster seed nodes, instead of `url`.
+    pub cluster: Option<Spanned<Vec<Spanned<String>>>>,
+    pub key_prefix: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum DedupBackend {
+    Memory,
+    Redis,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -108,6 +136,13 @@ pub struct RawRoute {
     pub connect_timeout: Option<HumanDuration>,
     pub upstream_timeout: Option<HumanDuration>,
     pub sign_forwarded: Option<Spanned<RawSignForwarded>>,
+    /// Deduplicate by delivery id (default true when the route has one).
+    pub dedup: Option<Spanned<bool>>,
+    /// When the dedup store cannot answer: forward anyway, or refuse with 503.
+    pub dedup_policy: Option<Spanned<Policy>>,
+    /// Refuse (400) deliveries that carry no delivery id.
+    #[serde(default)]
+    pub require_delivery_id: bool,
     /// Remove the provider's credential (e.g. `X-Gitlab-Token`, a `token`
     /// query parameter) before forwarding, so the backend never sees it.
     #[serde(default)]

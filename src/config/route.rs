@@ -10,14 +10,15 @@ use toml::Spanned;
 use super::error::Reporter;
 use super::raw::{self, RawRoute};
 use super::{
-    secret_ref, BranchPattern, DeliveryFields, Filter, Route, RouteLimits, SignForwarded, Upstream, Verification,
-    DEFAULT_BODY_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_BODY, DEFAULT_UPSTREAM_TIMEOUT,
+    secret_ref, BranchPattern, DeliveryFields, Filter, Route, RouteDedup, RouteLimits, SignForwarded, Upstream,
+    Verification, DEFAULT_BODY_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_BODY, DEFAULT_UPSTREAM_TIMEOUT,
 };
 use crate::routing::PathPattern;
 use crate::verify::algorithm::Algorithm;
 use crate::verify::encoding::Encoding;
 use crate::verify::field::Field;
 use crate::verify::header_format::HeaderFormat;
+use crate::verify::presets;
 use crate::verify::template::SignedContent;
 use crate::verify::token::TokenSource;
 use crate::verify::{Scheme, SignatureScheme};
@@ -29,6 +30,8 @@ pub(super) struct RouteContext<'a> {
     pub env: &'a dyn Fn(&str) -> Option<String>,
     /// Directory of the config file: relative `file:` references resolve from here.
     pub base: &'a Path,
+    /// `[dedup] in_flight_ttl`: a claim must outlive the forward it covers.
+    pub in_flight_ttl: std::time::Duration,
 }
 
 impl RouteContext<'_> {
@@ -55,7 +58,9 @@ impl RouteContext<'_> {
             .map_err(|e| report.error(Some(raw.upstream.span()), self.key("upstream"), e))
             .ok();
         let built = self.verification(raw, pattern.as_ref(), report);
-        let provider = built.as_ref().and_then(|b| b.provider);
+        // From the name, not the built verification: a route whose secrets
+        // failed still has a provider, and its other keys are judged by it.
+        let provider = raw.provider.as_ref().and_then(|p| presets::find(p.get_ref()));
         let public_url = self.public_url(raw, built.as_ref().is_some_and(|b| b.signs_url), report);
         let fields = DeliveryFields {
             delivery_id: self
@@ -66,6 +71,13 @@ impl RouteContext<'_> {
                 .or_else(|| provider.and_then(|p| p.event).and_then(|f| Field::parse(f).ok())),
         };
         let filter = self.filter(raw, provider.and_then(|p| p.ping_event), fields.event.is_some(), report);
+        let limits = RouteLimits {
+            max_body: raw.max_body.map_or(DEFAULT_MAX_BODY, |b| b.0),
+            body_timeout: raw.body_timeout.map_or(DEFAULT_BODY_TIMEOUT, |d| d.0),
+            connect_timeout: raw.connect_timeout.map_or(DEFAULT_CONNECT_TIMEOUT, |d| d.0),
+            upstream_timeout: raw.upstream_timeout.map_or(DEFAULT_UPSTREAM_TIMEOUT, |d| d.0),
+        };
+        let dedup = self.dedup(raw, fields.delivery_id.is_some(), &limits, report);
         let sign_forwarded = raw.sign_forwarded.as_ref().and_then(|s| self.sign_forwarded(s, report));
         let (strip_headers, strip_query) = match (&built, raw.strip_credential) {
             (Some(b), true) => match &b.verification {
@@ -81,12 +93,6 @@ impl RouteContext<'_> {
             },
             _ => Default::default(),
         };
-        let limits = RouteLimits {
-            max_body: raw.max_body.map_or(DEFAULT_MAX_BODY, |b| b.0),
-            body_timeout: raw.body_timeout.map_or(DEFAULT_BODY_TIMEOUT, |d| d.0),
-            connect_timeout: raw.connect_timeout.map_or(DEFAULT_CONNECT_TIMEOUT, |d| d.0),
-            upstream_timeout: raw.upstream_timeout.map_or(DEFAULT_UPSTREAM_TIMEOUT, |d| d.0),
-        };
         if report.error_count() > errors_before {
             return None;
         }
@@ -100,6 +106,7 @@ impl RouteContext<'_> {
             public_url,
             fields,
             filter,
+            dedup,
             limits,
             sign_forwarded,
             strip_headers,
@@ -214,6 +221,42 @@ impl RouteContext<'_> {
                 .as_ref()
                 .map(|b| b.get_ref().iter().map(|s| BranchPattern::parse(s)).collect()),
             ping_event: preset_ping.filter(|_| answer_ping),
+        }
+    }
+
+    fn dedup(&self, raw: &RawRoute, has_id: bool, limits: &RouteLimits, report: &mut Reporter<'_>) -> RouteDedup {
+        let asked = raw.dedup.as_ref().map(|d| *d.get_ref());
+        if let (Some(true), false) = (asked, has_id) {
+            report.error(
+                raw.dedup.as_ref().map(Spanned::span),
+                self.key("dedup"),
+                "the route has no delivery id source: set `delivery_id` (e.g. \"header:X-Request-Id\" or \"json:/id\")",
+            );
+        }
+        if raw.require_delivery_id && !has_id {
+            report.error(
+                Some(raw.name.span()),
+                self.key("require_delivery_id"),
+                "the route has no delivery id source: set `delivery_id`",
+            );
+        }
+        let enabled = asked.unwrap_or(has_id) && has_id;
+        // The longest a forward can take: connect, write the request, read the answer.
+        let longest = limits.connect_timeout + limits.upstream_timeout * 2;
+        if enabled && self.in_flight_ttl <= longest {
+            report.error(
+                Some(raw.name.span()),
+                self.key("upstream_timeout"),
+                format!(
+                    "[dedup] in_flight_ttl ({:?}) must exceed connect_timeout + 2 x upstream_timeout ({longest:?}), or a slow forward's claim expires and a retry is forwarded twice",
+                    self.in_flight_ttl
+                ),
+            );
+        }
+        RouteDedup {
+            enabled,
+            policy: raw.dedup_policy.as_ref().map(|p| *p.get_ref()).unwrap_or_default(),
+            require_id: raw.require_delivery_id,
         }
     }
 

@@ -55,19 +55,29 @@ pub struct Relayed {
     pub complete: bool,
 }
 
-pub async fn forward(
+/// The upstream's answer, its header read and its body not yet relayed: the
+/// caller settles the dedup claim on the status before the sender hears back,
+/// so a sender retrying at once meets a released (or committed) claim.
+pub struct Answer {
+    upstream: Box<ClientSession>,
+    peer: HttpPeer,
+    pub status: u16,
+}
+
+/// Sends the delivery upstream and reads the response header.
+pub async fn send(
     connector: &Connector,
-    session: &mut ServerSession,
+    session: &ServerSession,
     route: &Route,
     body: Bytes,
-) -> Result<Relayed, ForwardError> {
+) -> Result<Answer, ForwardError> {
     let client_ip = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
     let request =
         headers::upstream_request(session.req_header(), route, &body, client_ip).map_err(ForwardError::Unreachable)?;
     let peer = peer(&route.upstream, route).await?;
 
     let mut attempt = 0;
-    let mut upstream = loop {
+    let upstream = loop {
         attempt += 1;
         let (mut upstream, reused) = connector
             .get_http_session(&peer)
@@ -89,27 +99,47 @@ pub async fn forward(
         }
     };
 
-    let Some(answer) = upstream.response_header() else {
+    let Some(status) = upstream.response_header().map(|h| h.status.as_u16()) else {
         return Err(ForwardError::Unreachable(pingora::Error::new_str(
             "upstream sent no response header",
         )));
     };
-    let status = answer.status.as_u16();
-    let response = headers::downstream_response(answer);
-    session
-        .write_response_header(Box::new(response))
-        .await
-        .map_err(|error| ForwardError::Downstream { status, error })?;
+    Ok(Answer {
+        upstream: Box::new(upstream),
+        peer,
+        status,
+    })
+}
 
-    let complete = relay_body(&mut upstream, session).await;
-    if complete {
-        connector
-            .release_http_session(upstream, &peer, Some(UPSTREAM_IDLE))
-            .await;
-    } else {
-        upstream.shutdown().await;
+impl Answer {
+    /// Relays the answer to the client and returns the upstream connection
+    /// to the pool if both sides finished cleanly.
+    pub async fn relay(self, connector: &Connector, session: &mut ServerSession) -> Result<Relayed, ForwardError> {
+        let Answer {
+            mut upstream,
+            peer,
+            status,
+        } = self;
+        let Some(answer) = upstream.response_header() else {
+            return Err(ForwardError::Unreachable(pingora::Error::new_str(
+                "upstream sent no response header",
+            )));
+        };
+        let response = headers::downstream_response(answer);
+        session
+            .write_response_header(Box::new(response))
+            .await
+            .map_err(|error| ForwardError::Downstream { status, error })?;
+        let complete = relay_body(&mut upstream, session).await;
+        if complete {
+            connector
+                .release_http_session(*upstream, &peer, Some(UPSTREAM_IDLE))
+                .await;
+        } else {
+            upstream.shutdown().await;
+        }
+        Ok(Relayed { status, complete })
     }
-    Ok(Relayed { status, complete })
 }
 
 /// Sends the request and reads the (final, non-1xx) response header.

@@ -9,6 +9,7 @@
 //! forwards it with pingora's pooled connector ([`forward`]).
 
 mod body;
+mod claim;
 mod forward;
 mod headers;
 
@@ -17,7 +18,7 @@ use std::time::{Instant, SystemTime};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
 use pingora::apps::{HttpPersistentSettings, HttpServerApp, ReusedHttpStream};
 use pingora::connectors::http::Connector;
 use pingora::http::ResponseHeader;
@@ -35,17 +36,20 @@ use crate::telemetry::AuditRecord;
 use crate::verify::field::FieldReader;
 use crate::verify::Delivery;
 use body::BodyError;
+use claim::{Claim, Gate, LazyDedup};
 use forward::ForwardError;
 
 /// The pingora application serving the public listener(s).
 pub struct HookfenceApp {
     config: Arc<Config>,
     connector: Connector,
+    dedup: LazyDedup,
 }
 
 impl HookfenceApp {
     pub fn new(config: Arc<Config>) -> Self {
         Self {
+            dedup: LazyDedup::new(config.dedup.clone()),
             config,
             connector: Connector::new(None),
         }
@@ -177,30 +181,25 @@ impl HookfenceApp {
         let fields = FieldReader::new(&header.headers, &body);
         record.read_fields(&route.fields, &fields);
         match route.filter.decide(record.event.as_deref(), &fields) {
-            Decision::Forward => self.forward(session, route, body, record).await,
+            Decision::Forward => {}
             Decision::Pong => {
-                answer(
-                    session,
-                    Outcome::Filtered,
-                    200,
-                    json!({ "status": "pong" }),
-                    record,
-                    "test event answered",
-                )
-                .await
+                record.reason = Some("test event answered".into());
+                return answer(session, Outcome::Filtered, 200, &json!({ "status": "pong" }), None).await;
             }
             Decision::Ignore(reason) => {
-                answer(
-                    session,
-                    Outcome::Filtered,
-                    202,
-                    json!({ "status": "ignored" }),
-                    record,
-                    &reason,
-                )
-                .await
+                record.reason = Some(reason);
+                return answer(session, Outcome::Filtered, 202, &json!({ "status": "ignored" }), None).await;
             }
         }
+
+        let claim = match claim::claim(&self.dedup, route, record).await {
+            Gate::Forward(claim) => claim,
+            Gate::Answer(refusal) => {
+                let status = refusal.outcome.status();
+                return answer(session, refusal.outcome, status, &refusal.body, refusal.retry_after).await;
+            }
+        };
+        self.forward(session, route, body, record, claim).await
     }
 
     async fn forward(
@@ -209,8 +208,18 @@ impl HookfenceApp {
         route: &Route,
         body: Bytes,
         record: &mut AuditRecord,
+        claim: Option<Claim<'_>>,
     ) -> Ending {
-        match forward::forward(&self.connector, session, route, body).await {
+        let answer = forward::send(&self.connector, session, route, body).await;
+        if let Some(claim) = claim {
+            let delivered = answer.as_ref().is_ok_and(|a| (200..300).contains(&a.status));
+            claim.settle(delivered, record).await;
+        }
+        let relayed = match answer {
+            Ok(answer) => answer.relay(&self.connector, session).await,
+            Err(e) => Err(e),
+        };
+        match relayed {
             Ok(relayed) => {
                 record.upstream_status = Some(relayed.status);
                 Ending::new(Outcome::Forwarded, relayed.status, relayed.complete)
@@ -263,20 +272,30 @@ async fn answer(
     session: &mut ServerSession,
     outcome: Outcome,
     status: u16,
-    body: serde_json::Value,
-    record: &mut AuditRecord,
-    reason: &str,
+    body: &serde_json::Value,
+    retry_after: Option<u64>,
 ) -> Ending {
-    record.reason = Some(reason.to_owned());
-    let written = respond_json(session, status, &body).await.is_ok();
+    let written = respond(session, status, body, retry_after).await.is_ok();
     Ending::new(outcome, status, written)
 }
 
 async fn respond_json(session: &mut ServerSession, status: u16, body: &serde_json::Value) -> pingora::Result<()> {
+    respond(session, status, body, None).await
+}
+
+async fn respond(
+    session: &mut ServerSession,
+    status: u16,
+    body: &serde_json::Value,
+    retry_after: Option<u64>,
+) -> pingora::Result<()> {
     let body = Bytes::from(body.to_string());
-    let mut response = ResponseHeader::build(status, Some(2))?;
+    let mut response = ResponseHeader::build(status, Some(3))?;
     response.insert_header(CONTENT_TYPE, "application/json")?;
     response.insert_header(CONTENT_LENGTH, body.len())?;
+    if let Some(seconds) = retry_after {
+        response.insert_header(RETRY_AFTER, seconds)?;
+    }
     session.write_response_header(Box::new(response)).await?;
     session.write_response_body(body, true).await?;
     Ok(())

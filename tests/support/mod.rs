@@ -3,6 +3,8 @@
 //! send exactly the bytes a test wants (chunked, lying lengths, slow bodies).
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod redis;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -49,14 +51,16 @@ impl Recorded {
 pub enum Behaviour {
     /// `status` with body `upstream says hi`.
     Respond(u16),
+    /// `status` after a pause, so concurrent deliveries overlap.
+    Slow(u16, Duration),
     /// Reads the request, then never answers.
     Hang,
 }
 
-#[derive(Default)]
 struct UpstreamState {
     connections: usize,
     requests: Vec<Recorded>,
+    behaviour: Behaviour,
 }
 
 /// A real HTTP/1.1 server on loopback that records what it receives.
@@ -69,17 +73,26 @@ impl Upstream {
     pub fn start(behaviour: Behaviour) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind upstream");
         let addr = listener.local_addr().expect("upstream addr");
-        let state = Arc::new(Mutex::new(UpstreamState::default()));
+        let state = Arc::new(Mutex::new(UpstreamState {
+            connections: 0,
+            requests: Vec::new(),
+            behaviour,
+        }));
         let shared = Arc::clone(&state);
         thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { continue };
                 shared.lock().unwrap().connections += 1;
                 let shared = Arc::clone(&shared);
-                thread::spawn(move || serve_connection(stream, behaviour, shared));
+                thread::spawn(move || serve_connection(stream, shared));
             }
         });
         Self { addr, state }
+    }
+
+    /// Changes how later requests are answered (e.g. a 500, then 200s).
+    pub fn set_behaviour(&self, behaviour: Behaviour) {
+        self.state.lock().unwrap().behaviour = behaviour;
     }
 
     pub fn url(&self) -> String {
@@ -109,13 +122,25 @@ impl Upstream {
     }
 }
 
-fn serve_connection(stream: TcpStream, behaviour: Behaviour, state: Arc<Mutex<UpstreamState>>) {
+fn serve_connection(stream: TcpStream, state: Arc<Mutex<UpstreamState>>) {
     let mut writer = stream.try_clone().expect("clone upstream stream");
     let mut reader = BufReader::new(stream);
     while let Some(request) = read_request(&mut reader) {
-        state.lock().unwrap().requests.push(request);
-        match behaviour {
-            Behaviour::Respond(status) => {
+        let behaviour = {
+            let mut state = state.lock().unwrap();
+            state.requests.push(request);
+            state.behaviour
+        };
+        let status = match behaviour {
+            Behaviour::Respond(status) => Some(status),
+            Behaviour::Slow(status, pause) => {
+                thread::sleep(pause);
+                Some(status)
+            }
+            Behaviour::Hang => None,
+        };
+        match status {
+            Some(status) => {
                 let body = b"upstream says hi";
                 // One write, so Nagle's algorithm cannot hold the body back.
                 let mut response = format!(
@@ -128,7 +153,7 @@ fn serve_connection(stream: TcpStream, behaviour: Behaviour, state: Arc<Mutex<Up
                     return;
                 }
             }
-            Behaviour::Hang => {
+            None => {
                 thread::sleep(Duration::from_secs(30));
                 return;
             }

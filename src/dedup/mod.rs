@@ -1,0 +1,216 @@
+//! Deduplication of deliveries by (route, delivery id), across replicas.
+//!
+//! The protocol never turns a legitimate retry into a silent duplicate:
+//!
+//! 1. **reserve** before forwarding: atomically claim the key with a unique
+//!    token and a short in-flight TTL. A key already committed is a
+//!    duplicate; a key held by another in-flight delivery is "in flight".
+//! 2. **commit** when the upstream answers 2xx: the key is kept for the long
+//!    TTL (default 72 h), so replays are answered `duplicate`.
+//! 3. **release** when the upstream fails (connect error, timeout, any
+//!    non-2xx): compare-and-delete by token, so the sender's retry is
+//!    forwarded — and a late release can never delete another delivery's claim.
+//!
+//! A reservation whose holder dies (crash, kill) expires with the in-flight
+//! TTL. Backends: [`memory`] (embedded, the default) and [`redis`]
+//! (standalone or cluster, for several replicas). This module knows nothing
+//! of HTTP.
+
+pub mod memory;
+pub mod redis;
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+/// What a reservation found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reservation {
+    /// The key is ours: forward, then commit or release.
+    Reserved,
+    /// The delivery was already forwarded successfully.
+    Duplicate,
+    /// Another copy of the delivery is being forwarded right now.
+    InFlight,
+}
+
+/// Identifies one reservation, unique across processes and replicas, so a
+/// release or commit only ever acts on its own claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Token(u128);
+
+impl Token {
+    /// A fresh token: this process's random instance id and a counter.
+    pub fn new() -> Self {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let count = COUNTER.fetch_add(1, Ordering::Relaxed);
+        Token((u128::from(instance_id()) << 64) | u128::from(count))
+    }
+}
+
+impl Default for Token {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Display for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:032x}", self.0)
+    }
+}
+
+/// 64 random bits per process, from the standard library's randomly seeded
+/// hasher: tokens of two replicas never collide.
+fn instance_id() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    static ID: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *ID.get_or_init(|| {
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u32(std::process::id());
+        hasher.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+        );
+        hasher.finish()
+    })
+}
+
+/// The store could not answer (unreachable, timed out, full).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct StoreError(pub String);
+
+/// A dedup backend. Keys are opaque strings; each operation touches one key
+/// and is atomic on its own.
+#[async_trait]
+pub trait DedupStore: Send + Sync + 'static {
+    /// Claims `key` for `token` for `in_flight`, unless it is committed or claimed.
+    async fn reserve(&self, key: &str, token: Token, in_flight: Duration) -> Result<Reservation, StoreError>;
+    /// Marks `key` delivered for `ttl`. Also when the claim expired meanwhile:
+    /// the delivery *was* forwarded, and a retry must now be a duplicate.
+    async fn commit(&self, key: &str, token: Token, ttl: Duration) -> Result<(), StoreError>;
+    /// Deletes `key` if `token` still holds it in flight.
+    async fn release(&self, key: &str, token: Token) -> Result<(), StoreError>;
+    /// Whether the store answers (readiness).
+    async fn ping(&self) -> Result<(), StoreError>;
+    /// `memory` or `redis`, for metrics and logs.
+    fn backend(&self) -> &'static str;
+    /// Keys evicted to stay within capacity (memory backend), since start.
+    fn evictions(&self) -> u64 {
+        0
+    }
+}
+
+/// What to do when the store cannot answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Policy {
+    /// Forward without deduplication (and count it): a duplicate is better
+    /// than a lost delivery from a sender that never retries (GitHub).
+    #[default]
+    FailOpen,
+    /// Refuse with 503 and `Retry-After`: for backends where a duplicate does
+    /// harm and the sender retries.
+    FailClosed,
+}
+
+/// The configured store with its timings; what the proxy talks to.
+#[derive(Clone)]
+pub struct Dedup {
+    store: Arc<dyn DedupStore>,
+    pub ttl: Duration,
+    pub in_flight_ttl: Duration,
+    /// Upper bound on each store command; slower counts as unavailable.
+    pub command_timeout: Duration,
+    prefix: Arc<str>,
+}
+
+impl Dedup {
+    pub fn new(
+        store: Arc<dyn DedupStore>,
+        ttl: Duration,
+        in_flight_ttl: Duration,
+        command_timeout: Duration,
+        prefix: &str,
+    ) -> Self {
+        Self {
+            store,
+            ttl,
+            in_flight_ttl,
+            command_timeout,
+            prefix: prefix.into(),
+        }
+    }
+
+    pub fn backend(&self) -> &'static str {
+        self.store.backend()
+    }
+
+    pub fn evictions(&self) -> u64 {
+        self.store.evictions()
+    }
+
+    /// The store key for a delivery. The braces are a Redis Cluster hash
+    /// tag: everything about one delivery lives on one shard.
+    pub fn key(&self, route: &str, delivery_id: &str) -> String {
+        format!("{}:{{{route}:{delivery_id}}}", self.prefix)
+    }
+
+    pub async fn reserve(&self, key: &str, token: Token) -> Result<Reservation, StoreError> {
+        self.timed(self.store.reserve(key, token, self.in_flight_ttl)).await
+    }
+
+    pub async fn commit(&self, key: &str, token: Token) -> Result<(), StoreError> {
+        self.timed(self.store.commit(key, token, self.ttl)).await
+    }
+
+    pub async fn release(&self, key: &str, token: Token) -> Result<(), StoreError> {
+        self.timed(self.store.release(key, token)).await
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.timed(self.store.ping()).await
+    }
+
+    async fn timed<T>(&self, op: impl std::future::Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
+        tokio::time::timeout(self.command_timeout, op)
+            .await
+            .unwrap_or_else(|_| Err(StoreError(format!("no answer within {:?}", self.command_timeout))))
+    }
+}
+
+impl fmt::Debug for Dedup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Dedup")
+            .field("backend", &self.backend())
+            .field("ttl", &self.ttl)
+            .field("in_flight_ttl", &self.in_flight_ttl)
+            .field("command_timeout", &self.command_timeout)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_unique_and_keys_hash_tagged() {
+        let (a, b) = (Token::new(), Token::new());
+        assert_ne!(a, b);
+        assert_eq!(a.to_string().len(), 32);
+        let dedup = Dedup::new(
+            Arc::new(memory::MemoryStore::new(10)),
+            Duration::from_secs(1),
+            Duration::from_secs(1),
+            Duration::from_secs(1),
+            "hookfence",
+        );
+        assert_eq!(dedup.key("github", "abc"), "hookfence:{github:abc}");
+    }
+}
