@@ -7,14 +7,17 @@
 //! [`telemetry`] sets up tracing and the audit record; [`server`] assembles
 //! the pingora server.
 
+pub mod admin;
 pub mod catalogue;
 pub mod config;
 pub mod dedup;
 pub mod filter;
 pub mod outcome;
 pub mod proxy;
+pub mod reload;
 pub mod routing;
 pub mod secret;
 pub mod server;
+pub mod state;
 pub mod telemetry;
 pub mod verify;

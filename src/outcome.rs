@@ -59,6 +59,11 @@ impl Outcome {
         Outcome::UpstreamTimeout,
     ];
 
+    /// Position in [`Outcome::ALL`] (declaration order; a test holds them equal).
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     /// The stable label used in metrics and audit records.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -121,5 +126,20 @@ impl From<&Rejection> for Outcome {
 impl std::fmt::Display for Outcome {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Outcome;
+
+    #[test]
+    fn all_lists_every_outcome_in_declaration_order() {
+        for (i, outcome) in Outcome::ALL.iter().enumerate() {
+            assert_eq!(outcome.index(), i, "{outcome}");
+        }
+        let mut labels: Vec<_> = Outcome::ALL.iter().map(|o| o.as_str()).collect();
+        labels.dedup();
+        assert_eq!(labels.len(), Outcome::ALL.len());
     }
 }

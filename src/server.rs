@@ -1,17 +1,23 @@
-//! Assembling and running the pingora server for a validated config.
+//! Assembling and running the pingora server for a validated config: the
+//! public listeners (HTTP and TLS), the admin API and the reload watcher.
 
 use std::sync::Arc;
 
 use pingora::server::configuration::ServerConf;
 use pingora::server::Server;
+use pingora::services::background::background_service;
 use pingora::services::listening::Service;
 
+use crate::admin::AdminApp;
 use crate::config::Config;
 use crate::proxy::HookfenceApp;
+use crate::reload::ReloadOnHangup;
+use crate::state::Shared;
 
 /// Runs hookfence until SIGTERM (graceful: pingora stops accepting and waits
-/// `shutdown_grace` for in-flight deliveries) or SIGINT (immediate). Never returns.
-pub fn run(config: Config) -> ! {
+/// `shutdown_grace` for in-flight deliveries) or SIGINT (immediate). Returns
+/// only if a listener cannot be set up.
+pub fn run(config: Config) -> Result<std::convert::Infallible, String> {
     let mut conf = ServerConf {
         threads: config.server.threads,
         grace_period_seconds: Some(config.server.shutdown_grace.as_secs()),
@@ -23,12 +29,31 @@ pub fn run(config: Config) -> ! {
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
 
-    let listen = config.server.listen.clone();
-    let mut service = Service::new("hookfence".to_owned(), HookfenceApp::new(Arc::new(config)));
-    for address in &listen {
-        service.add_tcp(address);
-        tracing::info!(%address, "listening");
+    let settings = config.server.clone();
+    let shared = Shared::new(config);
+
+    let mut public = Service::new("hookfence".to_owned(), HookfenceApp::new(Arc::clone(&shared)));
+    for address in &settings.listen {
+        public.add_tcp(address);
+        tracing::info!(%address, "listening (http)");
     }
-    server.add_service(service);
+    if let Some(tls) = &settings.tls {
+        for address in &tls.listen {
+            let (cert, key) = (tls.cert.to_string_lossy(), tls.key.to_string_lossy());
+            public
+                .add_tls(address, &cert, &key)
+                .map_err(|e| format!("TLS listener {address}: {e}"))?;
+            tracing::info!(%address, "listening (https)");
+        }
+    }
+    server.add_service(public);
+
+    if let Some(address) = &settings.admin_listen {
+        let mut admin = Service::new("hookfence admin".to_owned(), AdminApp::new(Arc::clone(&shared)));
+        admin.add_tcp(address);
+        tracing::info!(%address, "admin API listening");
+        server.add_service(admin);
+    }
+    server.add_service(background_service("config reload", ReloadOnHangup::new(shared)));
     server.run_forever()
 }

@@ -600,7 +600,14 @@ proptest! {
             let mut body_flipped = signed.clone();
             let i = index % body_flipped.body.len();
             body_flipped.body[i] ^= 1 << bit;
-            prop_assert!(verify(case.preset, &[key], &body_flipped).is_err(), "{}: body byte {}", case.preset, i);
+            // Twilio signs the decoded, sorted form parameters, not the raw
+            // bytes (so do its SDKs): a flip that only re-encodes the same
+            // parameters (`%2B` → `%2b`) still verifies. Every other flip
+            // must be refused.
+            let same_parameters = case.preset == "twilio" && form_params(&signed.body) == form_params(&body_flipped.body);
+            if !same_parameters {
+                prop_assert!(verify(case.preset, &[key], &body_flipped).is_err(), "{}: body byte {}", case.preset, i);
+            }
 
             let Credential::Signature(header) = case.credential else { unreachable!() };
             let value = signed.headers.iter().find(|(n, _)| n == header).unwrap().1.clone();
@@ -620,6 +627,12 @@ proptest! {
             }
         }
     }
+}
+
+fn form_params(body: &[u8]) -> Vec<(String, String)> {
+    let mut params: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
+    params.sort();
+    params
 }
 
 // --- Published vectors, cited. ---

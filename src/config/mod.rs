@@ -21,9 +21,11 @@ use std::time::Duration;
 
 use http::header::HeaderName;
 use http::Method;
+use toml::Spanned;
 
 pub use dedup::{Backend, DedupSettings};
 pub use error::{ConfigError, ConfigErrors};
+pub use secret_ref::resolve as resolve_secret;
 pub use units::ByteSize;
 
 use crate::routing::{PathPattern, Routable, RouteTable};
@@ -50,17 +52,41 @@ pub const ALLOW_UNSIGNED_ENV: &str = "HOOKFENCE_ALLOW_UNSIGNED";
 pub struct Config {
     pub source: PathBuf,
     pub server: Server,
+    pub log: Log,
     pub dedup: DedupSettings,
     pub routes: RouteTable<Route>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Server {
+    /// Plain HTTP listeners.
     pub listen: Vec<String>,
+    pub tls: Option<Tls>,
+    /// The admin API's address; `None` when turned off (`admin_listen = "off"`).
+    pub admin_listen: Option<String>,
+    pub recent_deliveries: usize,
     pub threads: usize,
     pub header_timeout: Duration,
     pub shutdown_grace: Duration,
 }
+
+/// TLS listeners and their certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tls {
+    pub listen: Vec<String>,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// Log output settings (`RUST_LOG` and `--log-format` override them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Log {
+    pub format: crate::telemetry::LogFormat,
+    pub level: String,
+}
+
+pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9090";
+pub const DEFAULT_RECENT_DELIVERIES: usize = 200;
 
 /// How a route proves its deliveries.
 #[derive(Debug)]
@@ -239,8 +265,9 @@ impl Config {
         let mut report = Reporter::new(path, source);
         let global_unsigned =
             raw.server.allow_unsigned || env(ALLOW_UNSIGNED_ENV).is_some_and(|v| v.eq_ignore_ascii_case("true"));
-        let server = build_server(&raw, &mut report);
         let base = path.parent().unwrap_or(Path::new("."));
+        let server = build_server(&raw, base, &mut report);
+        let log = build_log(&raw, &mut report);
         let dedup = dedup::build(raw.dedup.as_ref(), env, base, &mut report);
         let mut routes = Vec::with_capacity(raw.routes.len());
         for (index, route) in raw.routes.iter().enumerate() {
@@ -268,6 +295,7 @@ impl Config {
             Ok(routes) => Ok(Config {
                 source: path.to_path_buf(),
                 server,
+                log,
                 dedup,
                 routes,
             }),
@@ -309,25 +337,67 @@ fn deserialize(path: &Path, source: &str) -> Result<RawConfig, ConfigErrors> {
     })
 }
 
-fn build_server(raw: &RawConfig, report: &mut Reporter<'_>) -> Server {
+fn build_server(raw: &RawConfig, base: &Path, report: &mut Reporter<'_>) -> Server {
     let server = &raw.server;
-    let listen = server.listen.get_ref().clone().into_vec();
-    if listen.is_empty() {
-        report.error(
-            Some(server.listen.span()),
-            "server.listen",
-            "at least one listen address is required",
-        );
-    }
-    for addr in &listen {
-        if addr.parse::<std::net::SocketAddr>().is_err() {
+    let addresses = |list: &Option<Spanned<raw::OneOrMany>>, key: &str, report: &mut Reporter<'_>| {
+        let Some(list) = list else {
+            return Vec::new();
+        };
+        let addresses = list.get_ref().clone().into_vec();
+        if addresses.is_empty() {
             report.error(
-                Some(server.listen.span()),
-                "server.listen",
-                format!("`{addr}` is not an IP:port address (e.g. \"0.0.0.0:8080\")"),
+                Some(list.span()),
+                key,
+                "list at least one address, or leave the key out",
             );
         }
+        for addr in &addresses {
+            if addr.parse::<std::net::SocketAddr>().is_err() {
+                report.error(
+                    Some(list.span()),
+                    key,
+                    format!("`{addr}` is not an IP:port address (e.g. \"0.0.0.0:8080\")"),
+                );
+            }
+        }
+        addresses
+    };
+    let listen = addresses(&server.listen, "server.listen", report);
+    let tls_listen = addresses(&server.tls_listen, "server.tls_listen", report);
+    if server.listen.is_none() && server.tls_listen.is_none() {
+        report.error(
+            None,
+            "server.listen",
+            "missing: give `listen` (HTTP) and/or `tls_listen` (HTTPS)",
+        );
     }
+    let tls = tls_settings(server, tls_listen, base, report);
+    let admin_listen = match &server.admin_listen {
+        Some(addr) if addr.get_ref() == "off" => None,
+        Some(addr) => {
+            if addr.get_ref().parse::<std::net::SocketAddr>().is_err() {
+                report.error(
+                    Some(addr.span()),
+                    "server.admin_listen",
+                    format!("`{}` is not an IP:port address, or \"off\"", addr.get_ref()),
+                );
+            }
+            Some(addr.get_ref().clone())
+        }
+        None => Some(DEFAULT_ADMIN_LISTEN.to_owned()),
+    };
+    let recent_deliveries = match &server.recent_deliveries {
+        Some(n) if *n.get_ref() == 0 || *n.get_ref() > 100_000 => {
+            report.error(
+                Some(n.span()),
+                "server.recent_deliveries",
+                "must be between 1 and 100000",
+            );
+            DEFAULT_RECENT_DELIVERIES
+        }
+        Some(n) => *n.get_ref(),
+        None => DEFAULT_RECENT_DELIVERIES,
+    };
     let threads = match &server.threads {
         Some(t) if *t.get_ref() == 0 => {
             report.error(Some(t.span()), "server.threads", "must be at least 1");
@@ -338,9 +408,89 @@ fn build_server(raw: &RawConfig, report: &mut Reporter<'_>) -> Server {
     };
     Server {
         listen,
+        tls,
+        admin_listen,
+        recent_deliveries,
         threads,
         header_timeout: server.header_timeout.map_or(DEFAULT_HEADER_TIMEOUT, |d| d.0),
         shutdown_grace: server.shutdown_grace.map_or(DEFAULT_SHUTDOWN_GRACE, |d| d.0),
+    }
+}
+
+/// TLS listeners need a certificate chain and a key, both PEM files,
+/// checked here so `hookfence check` catches a wrong path.
+fn tls_settings(server: &raw::RawServer, listen: Vec<String>, base: &Path, report: &mut Reporter<'_>) -> Option<Tls> {
+    let pem = |file: &Option<Spanned<String>>, key: &str, what: &str, report: &mut Reporter<'_>| {
+        let Some(file) = file else {
+            report.error(
+                None,
+                key,
+                format!("missing: `tls_listen` needs `{}` (a PEM file)", &key["server.".len()..]),
+            );
+            return None;
+        };
+        let path = base.join(file.get_ref());
+        match std::fs::read_to_string(&path) {
+            Ok(text)
+                if text.contains(&format!("-----BEGIN {what}"))
+                    || (what == "PRIVATE KEY" && text.contains("PRIVATE KEY-----")) =>
+            {
+                Some(path)
+            }
+            Ok(_) => {
+                report.error(
+                    Some(file.span()),
+                    key,
+                    format!("{} holds no PEM {what}", path.display()),
+                );
+                None
+            }
+            Err(e) => {
+                report.error(Some(file.span()), key, format!("cannot read {}: {e}", path.display()));
+                None
+            }
+        }
+    };
+    if server.tls_listen.is_none() {
+        for (file, key) in [
+            (&server.tls_cert, "server.tls_cert"),
+            (&server.tls_key, "server.tls_key"),
+        ] {
+            if let Some(file) = file {
+                report.error(Some(file.span()), key, "only used with `tls_listen`");
+            }
+        }
+        return None;
+    }
+    let cert = pem(&server.tls_cert, "server.tls_cert", "CERTIFICATE", report);
+    let key = pem(&server.tls_key, "server.tls_key", "PRIVATE KEY", report);
+    Some(Tls {
+        listen,
+        cert: cert?,
+        key: key?,
+    })
+}
+
+fn build_log(raw: &RawConfig, report: &mut Reporter<'_>) -> Log {
+    let level = match &raw.log.level {
+        Some(level) => {
+            if tracing_subscriber::EnvFilter::try_new(level.get_ref()).is_err() {
+                report.error(
+                    Some(level.span()),
+                    "log.level",
+                    format!(
+                        "`{}` is not a log filter (e.g. \"info\" or \"hookfence=debug,info\")",
+                        level.get_ref()
+                    ),
+                );
+            }
+            level.get_ref().clone()
+        }
+        None => "info".to_owned(),
+    };
+    Log {
+        format: raw.log.format.unwrap_or_default(),
+        level,
     }
 }
 

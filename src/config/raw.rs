@@ -10,6 +10,7 @@ use toml::Spanned;
 
 use super::units::{ByteSize, HumanDuration};
 use crate::dedup::Policy;
+use crate::telemetry::LogFormat;
 use crate::verify::algorithm::Algorithm;
 use crate::verify::encoding::Encoding;
 use crate::verify::timestamp::TimestampFormat;
@@ -20,13 +21,24 @@ pub struct RawConfig {
     pub server: RawServer,
     pub dedup: Option<RawDedup>,
     #[serde(default)]
+    pub log: RawLog,
+    #[serde(default)]
     pub routes: Vec<RawRoute>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawServer {
-    pub listen: Spanned<OneOrMany>,
+    /// Plain HTTP listeners.
+    pub listen: Option<Spanned<OneOrMany>>,
+    /// TLS listeners (with `tls_cert` and `tls_key`).
+    pub tls_listen: Option<Spanned<OneOrMany>>,
+    pub tls_cert: Option<Spanned<String>>,
+    pub tls_key: Option<Spanned<String>>,
+    /// The admin API (`/metrics`, `/healthz`, `/readyz`, `/deliveries`).
+    pub admin_listen: Option<Spanned<String>>,
+    /// Deliveries kept per route for `/deliveries`.
+    pub recent_deliveries: Option<Spanned<usize>>,
     /// Global half of the two-key opt-in for unsigned routes.
     #[serde(default)]
     pub allow_unsigned: bool,
@@ -36,6 +48,14 @@ pub struct RawServer {
     /// After SIGTERM, pingora stops accepting and waits this long (always the
     /// full period) for in-flight deliveries before exiting.
     pub shutdown_grace: Option<HumanDuration>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLog {
+    pub format: Option<LogFormat>,
+    /// A `tracing` filter directive; `RUST_LOG` overrides it.
+    pub level: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

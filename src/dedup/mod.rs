@@ -106,6 +106,11 @@ pub trait DedupStore: Send + Sync + 'static {
     }
 }
 
+/// Receives every store operation's result and latency (metrics).
+pub trait StoreObserver: Send + Sync {
+    fn observe(&self, backend: &'static str, operation: &'static str, result: &'static str, elapsed: Duration);
+}
+
 /// What to do when the store cannot answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -123,6 +128,7 @@ pub enum Policy {
 #[derive(Clone)]
 pub struct Dedup {
     store: Arc<dyn DedupStore>,
+    observer: Option<Arc<dyn StoreObserver>>,
     pub ttl: Duration,
     pub in_flight_ttl: Duration,
     /// Upper bound on each store command; slower counts as unavailable.
@@ -140,11 +146,18 @@ impl Dedup {
     ) -> Self {
         Self {
             store,
+            observer: None,
             ttl,
             in_flight_ttl,
             command_timeout,
             prefix: prefix.into(),
         }
+    }
+
+    /// Reports every operation to `observer`.
+    pub fn observed_by(mut self, observer: Arc<dyn StoreObserver>) -> Self {
+        self.observer = Some(observer);
+        self
     }
 
     pub fn backend(&self) -> &'static str {
@@ -162,25 +175,50 @@ impl Dedup {
     }
 
     pub async fn reserve(&self, key: &str, token: Token) -> Result<Reservation, StoreError> {
-        self.timed(self.store.reserve(key, token, self.in_flight_ttl)).await
+        let reserve = self.store.reserve(key, token, self.in_flight_ttl);
+        self.run("reserve", reserve, |r| match r {
+            Reservation::Reserved => "reserved",
+            Reservation::Duplicate => "duplicate",
+            Reservation::InFlight => "in_flight",
+        })
+        .await
     }
 
     pub async fn commit(&self, key: &str, token: Token) -> Result<(), StoreError> {
-        self.timed(self.store.commit(key, token, self.ttl)).await
+        self.run("commit", self.store.commit(key, token, self.ttl), |_| "ok")
+            .await
     }
 
     pub async fn release(&self, key: &str, token: Token) -> Result<(), StoreError> {
-        self.timed(self.store.release(key, token)).await
+        self.run("release", self.store.release(key, token), |_| "ok").await
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {
-        self.timed(self.store.ping()).await
+        self.run("ping", self.store.ping(), |_| "ok").await
     }
 
-    async fn timed<T>(&self, op: impl std::future::Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
-        tokio::time::timeout(self.command_timeout, op)
+    /// Runs one store operation within the command timeout and reports its
+    /// result (`label` of the value, or `error`) and latency to the observer.
+    async fn run<T>(
+        &self,
+        operation: &'static str,
+        op: impl std::future::Future<Output = Result<T, StoreError>>,
+        label: fn(&T) -> &'static str,
+    ) -> Result<T, StoreError> {
+        let started = std::time::Instant::now();
+        let result = tokio::time::timeout(self.command_timeout, op)
             .await
-            .unwrap_or_else(|_| Err(StoreError(format!("no answer within {:?}", self.command_timeout))))
+            .unwrap_or_else(|_| {
+                Err(StoreError(format!(
+                    "{operation}: no answer within {:?}",
+                    self.command_timeout
+                )))
+            });
+        if let Some(observer) = &self.observer {
+            let outcome = result.as_ref().map_or("error", label);
+            observer.observe(self.backend(), operation, outcome, started.elapsed());
+        }
+        result
     }
 }
 

@@ -8,7 +8,7 @@ use std::sync::{Arc, OnceLock};
 use crate::config::{Backend, DedupSettings, Route};
 use crate::dedup::memory::MemoryStore;
 use crate::dedup::redis::RedisStore;
-use crate::dedup::{Dedup, DedupStore, Policy, Reservation, StoreError, Token};
+use crate::dedup::{Dedup, DedupStore, Policy, Reservation, StoreError, StoreObserver, Token};
 use crate::outcome::Outcome;
 use crate::telemetry::AuditRecord;
 
@@ -16,15 +16,22 @@ use crate::telemetry::AuditRecord;
 /// runtime that will drive it.
 pub struct LazyDedup {
     settings: DedupSettings,
+    observer: Arc<dyn StoreObserver>,
     store: OnceLock<Result<Dedup, StoreError>>,
 }
 
 impl LazyDedup {
-    pub fn new(settings: DedupSettings) -> Self {
+    pub fn new(settings: DedupSettings, observer: Arc<dyn StoreObserver>) -> Self {
         Self {
             settings,
+            observer,
             store: OnceLock::new(),
         }
+    }
+
+    /// The settings the store is (or will be) made from.
+    pub fn settings(&self) -> &DedupSettings {
+        &self.settings
     }
 
     pub fn get(&self) -> Result<&Dedup, StoreError> {
@@ -35,13 +42,8 @@ impl LazyDedup {
                     Backend::Memory { capacity } => Arc::new(MemoryStore::new(*capacity)),
                     Backend::Redis(target) => Arc::new(RedisStore::new(target, s.command_timeout)?),
                 };
-                Ok(Dedup::new(
-                    store,
-                    s.ttl,
-                    s.in_flight_ttl,
-                    s.command_timeout,
-                    &s.key_prefix,
-                ))
+                let dedup = Dedup::new(store, s.ttl, s.in_flight_ttl, s.command_timeout, &s.key_prefix);
+                Ok(dedup.observed_by(Arc::clone(&self.observer)))
             })
             .as_ref()
             .map_err(Clone::clone)

@@ -13,6 +13,8 @@ mod claim;
 mod forward;
 mod headers;
 
+pub use claim::LazyDedup;
+
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
@@ -32,25 +34,24 @@ use crate::config::{Config, Route, Verification};
 use crate::filter::Decision;
 use crate::outcome::Outcome;
 use crate::routing::RouteMatch;
+use crate::state::Shared;
 use crate::telemetry::AuditRecord;
 use crate::verify::field::FieldReader;
 use crate::verify::Delivery;
 use body::BodyError;
-use claim::{Claim, Gate, LazyDedup};
+use claim::{Claim, Gate};
 use forward::ForwardError;
 
 /// The pingora application serving the public listener(s).
 pub struct HookfenceApp {
-    config: Arc<Config>,
+    shared: Arc<Shared>,
     connector: Connector,
-    dedup: LazyDedup,
 }
 
 impl HookfenceApp {
-    pub fn new(config: Arc<Config>) -> Self {
+    pub fn new(shared: Arc<Shared>) -> Self {
         Self {
-            dedup: LazyDedup::new(config.dedup.clone()),
-            config,
+            shared,
             connector: Connector::new(None),
         }
     }
@@ -82,7 +83,9 @@ impl HttpServerApp for HookfenceApp {
         mut session: ServerSession,
         shutdown: &ShutdownWatch,
     ) -> Option<ReusedHttpStream> {
-        let config = Arc::clone(&self.config);
+        // The config in force when the request arrives governs it to the end.
+        let live = self.shared.live();
+        let config = &live.config;
         match tokio::time::timeout(config.server.header_timeout, session.read_request()).await {
             Ok(Ok(true)) => {}
             // Clean close between requests.
@@ -107,13 +110,19 @@ impl HttpServerApp for HookfenceApp {
 
         let started = Instant::now();
         let header = session.req_header();
-        let mut record = AuditRecord {
-            method: header.method.to_string(),
-            path: header.uri.path().to_owned(),
-            ..AuditRecord::default()
-        };
-        let ending = self.handle(&mut session, &config, &mut record).await;
-        record.emit(ending.outcome, ending.status, started.elapsed());
+        let mut record = AuditRecord::new(header.method.to_string(), header.uri.path().to_owned());
+        let ending = self.handle(&mut session, config, &mut record).await;
+
+        let telemetry = live.telemetry(record.route.as_deref());
+        let (body_bytes, upstream_status, upstream_duration) =
+            (record.body_bytes, record.upstream_status, record.upstream_duration);
+        let elapsed = started.elapsed();
+        let delivery = record.finish(ending.outcome, ending.status, elapsed);
+        delivery.emit();
+        telemetry.recent.record(delivery);
+        telemetry
+            .metrics
+            .observe(ending.outcome, elapsed, body_bytes, upstream_status, upstream_duration);
 
         if !ending.reusable {
             session.set_keepalive(None);
@@ -192,7 +201,7 @@ impl HookfenceApp {
             }
         }
 
-        let claim = match claim::claim(&self.dedup, route, record).await {
+        let claim = match claim::claim(&self.shared.dedup, route, record).await {
             Gate::Forward(claim) => claim,
             Gate::Answer(refusal) => {
                 let status = refusal.outcome.status();
@@ -210,6 +219,7 @@ impl HookfenceApp {
         record: &mut AuditRecord,
         claim: Option<Claim<'_>>,
     ) -> Ending {
+        let forwarding = Instant::now();
         let answer = forward::send(&self.connector, session, route, body).await;
         if let Some(claim) = claim {
             let delivered = answer.as_ref().is_ok_and(|a| (200..300).contains(&a.status));
@@ -219,6 +229,7 @@ impl HookfenceApp {
             Ok(answer) => answer.relay(&self.connector, session).await,
             Err(e) => Err(e),
         };
+        record.upstream_duration = Some(forwarding.elapsed());
         match relayed {
             Ok(relayed) => {
                 record.upstream_status = Some(relayed.status);

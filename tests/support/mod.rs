@@ -336,12 +336,15 @@ pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// The real `hookfence run` process on a free port, killed on drop.
+/// The real `hookfence run` process on free ports (public and admin),
+/// killed on drop.
 pub struct Hookfence {
     child: Child,
     pub addr: SocketAddr,
+    pub admin: SocketAddr,
     log: PathBuf,
-    _dir: tempfile::TempDir,
+    config: PathBuf,
+    dir: tempfile::TempDir,
 }
 
 impl Hookfence {
@@ -353,12 +356,14 @@ impl Hookfence {
     }
 
     pub fn start_in(dir: tempfile::TempDir, server_extra: &str, routes: &str, env: &[(&str, &str)]) -> Self {
-        let port = free_port();
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let config = dir.path().join("hookfence.toml");
         std::fs::write(
             &config,
-            format!("[server]\nlisten = \"{addr}\"\nthreads = 2\n{server_extra}\n\n{routes}"),
+            format!(
+                "[server]\nlisten = \"{addr}\"\nadmin_listen = \"{admin}\"\nthreads = 2\n{server_extra}\n\n{routes}"
+            ),
         )
         .expect("write config");
         let log = dir.path().join("hookfence.log");
@@ -376,8 +381,10 @@ impl Hookfence {
         let mut hookfence = Self {
             child,
             addr,
+            admin,
             log,
-            _dir: dir,
+            config,
+            dir,
         };
         hookfence.wait_until_listening();
         hookfence
@@ -389,7 +396,7 @@ impl Hookfence {
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!("hookfence exited with {status}:\n{}", self.log());
             }
-            if TcpStream::connect(self.addr).is_ok() {
+            if TcpStream::connect(self.addr).is_ok() && TcpStream::connect(self.admin).is_ok() {
                 return;
             }
             thread::sleep(Duration::from_millis(20));
@@ -399,6 +406,45 @@ impl Hookfence {
             self.addr,
             self.log()
         );
+    }
+
+    /// The config file the process runs on (rewrite it, then [`Self::signal`] HUP).
+    pub fn config_path(&self) -> &std::path::Path {
+        &self.config
+    }
+
+    /// The directory holding the config (for secret files).
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// Sends a signal (`HUP`, `TERM`, ...) with kill(1).
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{name} failed");
+    }
+
+    /// Waits (bounded) for the process to exit; its status, if it did.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    /// A GET to the admin API.
+    pub fn admin_get(&self, target: &str) -> Response {
+        Client::connect(self.admin)
+            .send(format!("GET {target} HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n").as_bytes())
+            .response()
     }
 
     pub fn log(&self) -> String {

@@ -1,0 +1,204 @@
+//! The admin listener (default `127.0.0.1:9090`, never the public one):
+//!
+//! - `GET /metrics`: Prometheus text format;
+//! - `GET /healthz`: the process is alive;
+//! - `GET /readyz`: config loaded, public listeners accepting, and the dedup
+//!   store answering when some route fails closed without it;
+//! - `GET /deliveries?route=NAME[&limit=N]`: the route's recent deliveries,
+//!   newest first (the audit records; no body, no secret).
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use http::Method;
+use pingora::apps::{HttpPersistentSettings, HttpServerApp, ReusedHttpStream};
+use pingora::http::ResponseHeader;
+use pingora::protocols::http::ServerSession;
+use pingora::server::ShutdownWatch;
+use serde_json::json;
+
+use crate::dedup::Policy;
+use crate::state::Shared;
+
+const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+const JSON: &str = "application/json";
+/// How long `/readyz` waits for a listener to accept.
+const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
+
+pub struct AdminApp {
+    shared: Arc<Shared>,
+}
+
+impl AdminApp {
+    pub fn new(shared: Arc<Shared>) -> Self {
+        Self { shared }
+    }
+}
+
+struct Answer {
+    status: u16,
+    content_type: &'static str,
+    body: String,
+}
+
+impl Answer {
+    fn json(status: u16, value: serde_json::Value) -> Self {
+        Self {
+            status,
+            content_type: JSON,
+            body: value.to_string(),
+        }
+    }
+}
+
+#[async_trait]
+impl HttpServerApp for AdminApp {
+    async fn process_new_http(
+        self: &Arc<Self>,
+        mut session: ServerSession,
+        _shutdown: &ShutdownWatch,
+    ) -> Option<ReusedHttpStream> {
+        match tokio::time::timeout(Duration::from_secs(10), session.read_request()).await {
+            Ok(Ok(true)) => {}
+            _ => return None,
+        }
+        let answer = self.answer(&session).await;
+        let written = write(&mut session, answer).await.is_ok();
+        if !written {
+            return None;
+        }
+        let persistent = HttpPersistentSettings::for_session(&session);
+        match session.finish().await {
+            Ok(stream) => stream.map(|s| ReusedHttpStream::from_reusable_stream(s, persistent)),
+            Err(_) => None,
+        }
+    }
+}
+
+impl AdminApp {
+    async fn answer(&self, session: &ServerSession) -> Answer {
+        let header = session.req_header();
+        if header.method != Method::GET {
+            return Answer::json(405, json!({ "error": "method not allowed" }));
+        }
+        match header.uri.path() {
+            "/metrics" => Answer {
+                status: 200,
+                content_type: PROMETHEUS_TEXT,
+                body: self.metrics(),
+            },
+            "/healthz" => Answer::json(200, json!({ "status": "alive" })),
+            "/readyz" => self.readiness().await,
+            "/deliveries" => self.deliveries(header.uri.query().unwrap_or("")),
+            _ => Answer::json(
+                404,
+                json!({ "error": "not found; try /metrics, /healthz, /readyz or /deliveries?route=NAME" }),
+            ),
+        }
+    }
+
+    fn metrics(&self) -> String {
+        if let Ok(dedup) = self.shared.dedup.get() {
+            self.shared.metrics.sync_evictions(dedup.evictions());
+        }
+        self.shared.metrics.render()
+    }
+
+    async fn readiness(&self) -> Answer {
+        let live = self.shared.live();
+        let server = &live.config.server;
+        let tls_listen = server.tls.iter().flat_map(|t| t.listen.iter());
+        let mut listeners = Vec::new();
+        for address in server.listen.iter().chain(tls_listen) {
+            listeners.push((address.clone(), accepts(address).await));
+        }
+        let needs_store = live
+            .config
+            .routes
+            .routes()
+            .iter()
+            .any(|r| r.dedup.enabled && r.dedup.policy == Policy::FailClosed);
+        let store = if needs_store {
+            let reachable = match self.shared.dedup.get() {
+                Ok(dedup) => dedup.ping().await.map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            Some(reachable)
+        } else {
+            None
+        };
+        let ready = listeners.iter().all(|(_, up)| *up) && store.as_ref().is_none_or(Result::is_ok);
+        let body = json!({
+            "ready": ready,
+            "config": live.config.source.display().to_string(),
+            "listeners": listeners.iter().map(|(a, up)| json!({ "address": a, "accepting": up })).collect::<Vec<_>>(),
+            "dedup_store": match &store {
+                None => json!("not required (no fail_closed route)"),
+                Some(Ok(())) => json!("reachable"),
+                Some(Err(e)) => json!(format!("unreachable: {e}")),
+            },
+        });
+        Answer::json(if ready { 200 } else { 503 }, body)
+    }
+
+    fn deliveries(&self, query: &str) -> Answer {
+        let mut route = None;
+        let mut limit = usize::MAX;
+        for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+            match &*key {
+                "route" => route = Some(value.into_owned()),
+                "limit" => match value.parse() {
+                    Ok(n) => limit = n,
+                    Err(_) => return Answer::json(400, json!({ "error": "limit must be a number" })),
+                },
+                _ => {}
+            }
+        }
+        let live = self.shared.live();
+        let known: Vec<&str> = live.config.routes.routes().iter().map(|r| r.name.as_str()).collect();
+        let Some(route) = route else {
+            return Answer::json(400, json!({ "error": "give ?route=NAME", "routes": known }));
+        };
+        match self.shared.recent.list(&route) {
+            Some(mut deliveries) if known.contains(&route.as_str()) => {
+                deliveries.truncate(limit);
+                Answer::json(200, json!({ "route": route, "deliveries": deliveries }))
+            }
+            _ => Answer::json(
+                404,
+                json!({ "error": format!("no route named `{route}`"), "routes": known }),
+            ),
+        }
+    }
+}
+
+/// Whether a listener accepts connections (a wildcard address is probed on loopback).
+async fn accepts(address: &str) -> bool {
+    let Ok(mut addr) = address.parse::<SocketAddr>() else {
+        return false;
+    };
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr.ip() {
+            IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        });
+    }
+    matches!(
+        tokio::time::timeout(PROBE_TIMEOUT, tokio::net::TcpStream::connect(addr)).await,
+        Ok(Ok(_))
+    )
+}
+
+async fn write(session: &mut ServerSession, answer: Answer) -> pingora::Result<()> {
+    let body = Bytes::from(answer.body);
+    let mut response = ResponseHeader::build(answer.status, Some(2))?;
+    response.insert_header(CONTENT_TYPE, answer.content_type)?;
+    response.insert_header(CONTENT_LENGTH, body.len())?;
+    session.write_response_header(Box::new(response)).await?;
+    session.write_response_body(body, true).await?;
+    Ok(())
+}

@@ -1,0 +1,135 @@
+//! The running state shared by the public listeners, the admin API and the
+//! reload watcher: the live config (swapped atomically on SIGHUP), the
+//! metrics, the recent-deliveries rings and the dedup store.
+//!
+//! A delivery loads the live config once, when its request line arrives, and
+//! finishes on it: a reload never changes the rules under a delivery in
+//! flight. What a reload cannot change (listeners, TLS, threads, the dedup
+//! store, log output) is kept as started, with a warning.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
+use crate::config::{Config, ConfigErrors, Verification};
+use crate::proxy::LazyDedup;
+use crate::telemetry::metrics::{Metrics, ReloadResult, RouteMetrics};
+use crate::telemetry::recent::{RecentDeliveries, Recorder, UNROUTED};
+
+/// A config with the telemetry handles of its routes.
+pub struct Live {
+    pub config: Config,
+    routes: HashMap<String, RouteTelemetry>,
+    unrouted: RouteTelemetry,
+}
+
+/// Where one route's deliveries are counted and listed.
+pub struct RouteTelemetry {
+    pub metrics: RouteMetrics,
+    pub recent: Recorder,
+}
+
+impl Live {
+    fn new(config: Config, metrics: &Metrics, recent: &RecentDeliveries) -> Self {
+        let routes = config
+            .routes
+            .routes()
+            .iter()
+            .map(|route| {
+                let provider = match (&route.verification, route.provider) {
+                    (Verification::Unsigned, _) => "unsigned",
+                    (_, Some(preset)) => preset.name,
+                    (_, None) => "custom",
+                };
+                let telemetry = RouteTelemetry {
+                    metrics: metrics.route(&route.name, provider),
+                    recent: recent.recorder(&route.name),
+                };
+                (route.name.clone(), telemetry)
+            })
+            .collect();
+        Self {
+            config,
+            routes,
+            unrouted: RouteTelemetry {
+                metrics: metrics.route(UNROUTED, ""),
+                recent: recent.recorder(UNROUTED),
+            },
+        }
+    }
+
+    /// The telemetry of `route`, or of unrouted requests.
+    pub fn telemetry(&self, route: Option<&str>) -> &RouteTelemetry {
+        route.and_then(|name| self.routes.get(name)).unwrap_or(&self.unrouted)
+    }
+}
+
+pub struct Shared {
+    live: ArcSwap<Live>,
+    pub metrics: Arc<Metrics>,
+    pub recent: RecentDeliveries,
+    /// Made once: changing `[dedup]` takes a restart.
+    pub dedup: LazyDedup,
+    config_path: PathBuf,
+}
+
+impl Shared {
+    pub fn new(config: Config) -> Arc<Self> {
+        let metrics = Arc::new(Metrics::new());
+        let recent = RecentDeliveries::new(config.server.recent_deliveries);
+        let dedup = LazyDedup::new(config.dedup.clone(), Arc::clone(&metrics) as _);
+        let config_path = config.source.clone();
+        let live = Live::new(config, &metrics, &recent);
+        Arc::new(Self {
+            live: ArcSwap::from_pointee(live),
+            metrics,
+            recent,
+            dedup,
+            config_path,
+        })
+    }
+
+    /// The config in force now, with its handles.
+    pub fn live(&self) -> Arc<Live> {
+        self.live.load_full()
+    }
+
+    /// Re-reads the config file and every secret it references; swaps them
+    /// in if all of it validates, else keeps the running config. Returns the
+    /// settings that changed but need a restart.
+    pub fn reload(&self) -> Result<Vec<&'static str>, ConfigErrors> {
+        match Config::load(&self.config_path) {
+            Ok(config) => {
+                let pending = restart_only_changes(&self.live().config, &config);
+                self.live
+                    .store(Arc::new(Live::new(config, &self.metrics, &self.recent)));
+                self.metrics.reload(ReloadResult::Success);
+                Ok(pending)
+            }
+            Err(errors) => {
+                self.metrics.reload(ReloadResult::Failure);
+                Err(errors)
+            }
+        }
+    }
+}
+
+/// Settings a running process cannot change.
+fn restart_only_changes(running: &Config, new: &Config) -> Vec<&'static str> {
+    let (a, b) = (&running.server, &new.server);
+    [
+        (a.listen != b.listen, "server.listen"),
+        (a.tls != b.tls, "server.tls_*"),
+        (a.admin_listen != b.admin_listen, "server.admin_listen"),
+        (a.threads != b.threads, "server.threads"),
+        (a.shutdown_grace != b.shutdown_grace, "server.shutdown_grace"),
+        (a.recent_deliveries != b.recent_deliveries, "server.recent_deliveries"),
+        (running.dedup != new.dedup, "[dedup]"),
+        (running.log != new.log, "[log]"),
+    ]
+    .into_iter()
+    .filter_map(|(changed, name)| changed.then_some(name))
+    .collect()
+}

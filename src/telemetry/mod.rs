@@ -1,0 +1,11 @@
+//! What hookfence tells its operators: the audit record (one per delivery),
+//! Prometheus metrics, the recent-deliveries ring behind `/deliveries`, and
+//! the log output. Business rules live elsewhere; this module only records.
+
+pub mod audit;
+pub mod logging;
+pub mod metrics;
+pub mod recent;
+
+pub use audit::{AuditRecord, Delivery};
+pub use logging::LogFormat;

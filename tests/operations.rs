@@ -1,0 +1,480 @@
+//! Operating hookfence: the admin API (metrics after known traffic, recent
+//! deliveries, health and readiness), hot reload on SIGHUP (a rotated secret,
+//! a broken file), graceful shutdown with a delivery in flight, the TLS
+//! listener, and `hookfence sign` checked by hookfence itself.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use support::{github_signature, post, Behaviour, Hookfence, Response, Upstream};
+
+fn fresh_id() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    format!("op-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+fn github_route(upstream: &Upstream, secrets: &str) -> String {
+    format!(
+        r#"
+[[routes]]
+name = "github"
+path = "/hooks/github"
+upstream = "{}"
+provider = "github"
+secrets = [{secrets}]
+"#,
+        upstream.url()
+    )
+}
+
+fn deliver(addr: std::net::SocketAddr, secret: &str, id: &str, body: &[u8]) -> Response {
+    let signature = github_signature(secret.as_bytes(), body);
+    post(
+        addr,
+        "/hooks/github",
+        &[
+            ("X-GitHub-Event", "push"),
+            ("X-GitHub-Delivery", id),
+            ("X-Hub-Signature-256", &signature),
+        ],
+        body,
+    )
+}
+
+/// The value of one sample line of the Prometheus text output.
+fn sample(metrics: &str, series: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[test]
+fn metrics_count_every_outcome_of_known_traffic() {
+    let upstream = Upstream::start(Behaviour::Respond(201));
+    let hookfence = Hookfence::start("", &github_route(&upstream, "\"env:GH\""), &[("GH", "s3cret")]);
+    let body = br#"{"ref":"refs/heads/main"}"#;
+    let id = fresh_id();
+    assert_eq!(deliver(hookfence.addr, "s3cret", &id, body).status, 201);
+    assert_eq!(deliver(hookfence.addr, "s3cret", &fresh_id(), body).status, 201);
+    assert_eq!(deliver(hookfence.addr, "s3cret", &id, body).status, 200, "duplicate");
+    assert_eq!(deliver(hookfence.addr, "forged", &fresh_id(), body).status, 401);
+    assert_eq!(post(hookfence.addr, "/hooks/github", &[], body).status, 401);
+    assert_eq!(post(hookfence.addr, "/nowhere", &[], body).status, 404);
+    hookfence.wait_for_audit(6);
+
+    let response = hookfence.admin_get("/metrics");
+    assert_eq!(response.status, 200);
+    assert!(response
+        .header("content-type")
+        .is_some_and(|t| t.starts_with("text/plain; version=0.0.4")));
+    let metrics = response.body_str();
+    let requests = |outcome: &str| {
+        sample(
+            metrics,
+            &format!(r#"hookfence_requests_total{{outcome="{outcome}",provider="github",route="github"}}"#),
+        )
+    };
+    assert_eq!(requests("forwarded"), Some(2.0), "{metrics}");
+    assert_eq!(requests("duplicate"), Some(1.0));
+    assert_eq!(requests("rejected_bad_signature"), Some(1.0));
+    assert_eq!(requests("rejected_missing_signature"), Some(1.0));
+    assert_eq!(
+        requests("rejected_stale_timestamp"),
+        Some(0.0),
+        "every outcome exists from the start"
+    );
+    assert_eq!(
+        sample(
+            metrics,
+            r#"hookfence_requests_total{outcome="no_route",provider="",route=""}"#
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            metrics,
+            r#"hookfence_upstream_responses_total{class="2xx",route="github"}"#
+        ),
+        Some(2.0)
+    );
+    assert_eq!(
+        sample(metrics, r#"hookfence_request_duration_seconds_count{route="github"}"#),
+        Some(5.0)
+    );
+    assert_eq!(
+        sample(
+            metrics,
+            r#"hookfence_dedup_operations_total{backend="memory",operation="reserve",result="duplicate"}"#
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            metrics,
+            r#"hookfence_dedup_operations_total{backend="memory",operation="commit",result="ok"}"#
+        ),
+        Some(2.0)
+    );
+    assert!(metrics.contains("hookfence_build_info{version=\""));
+    // Label values come from the config and fixed sets, never from requests.
+    assert!(!metrics.contains("/nowhere") && !metrics.contains(&id));
+}
+
+#[test]
+fn recent_deliveries_are_listed_newest_first_without_secrets() {
+    let upstream = Upstream::start(Behaviour::Respond(200));
+    let hookfence = Hookfence::start("", &github_route(&upstream, "\"env:GH\""), &[("GH", "s3cret")]);
+    let body = br#"{"ref":"refs/heads/main","payload":"private"}"#;
+    let (first, second) = (fresh_id(), fresh_id());
+    deliver(hookfence.addr, "s3cret", &first, body);
+    deliver(hookfence.addr, "guess", &second, body);
+    hookfence.wait_for_audit(2);
+
+    let response = hookfence.admin_get("/deliveries?route=github");
+    assert_eq!(response.status, 200);
+    let listing = response.json();
+    let deliveries = listing["deliveries"].as_array().expect("a list");
+    assert_eq!(deliveries.len(), 2);
+    let (newest, oldest) = (&deliveries[0], &deliveries[1]);
+    assert_eq!(newest["delivery_id"], json!(second));
+    assert_eq!(newest["outcome"], json!("rejected_bad_signature"));
+    assert_eq!(newest["signature_valid"], json!(false));
+    assert_eq!(newest["status"], json!(401));
+    assert_eq!(oldest["delivery_id"], json!(first));
+    assert_eq!(oldest["outcome"], json!("forwarded"));
+    assert_eq!(oldest["event"], json!("push"));
+    assert_eq!(oldest["upstream_status"], json!(200));
+    assert!(oldest["time"].as_str().is_some_and(|t| t.ends_with('Z')));
+    assert!(oldest["duration_us"].as_u64().is_some());
+    let text = response.body_str();
+    assert!(
+        !text.contains("s3cret") && !text.contains("private") && !text.contains("sha256="),
+        "{text}"
+    );
+
+    let limited = hookfence.admin_get("/deliveries?route=github&limit=1").json();
+    assert_eq!(limited["deliveries"].as_array().map(Vec::len), Some(1));
+    assert_eq!(hookfence.admin_get("/deliveries?route=nope").status, 404);
+    let missing = hookfence.admin_get("/deliveries");
+    assert_eq!(missing.status, 400);
+    assert_eq!(missing.json()["routes"], json!(["github"]));
+}
+
+#[test]
+fn health_and_readiness() {
+    let upstream = Upstream::start(Behaviour::Respond(200));
+    let hookfence = Hookfence::start("", &github_route(&upstream, "\"env:GH\""), &[("GH", "s3cret")]);
+    assert_eq!(hookfence.admin_get("/healthz").json(), json!({ "status": "alive" }));
+    let ready = hookfence.admin_get("/readyz");
+    assert_eq!(ready.status, 200, "{}", ready.body_str());
+    assert_eq!(ready.json()["listeners"][0]["accepting"], json!(true));
+
+    // A fail_closed route whose Redis is unreachable makes the process unready.
+    let nobody = support::free_port();
+    let routes = format!(
+        "[dedup]\nbackend = \"redis\"\nurl = \"redis://127.0.0.1:{nobody}\"\n{}\ndedup_policy = \"fail_closed\"\n",
+        github_route(&upstream, "\"env:GH\"")
+    );
+    let strict = Hookfence::start("", &routes, &[("GH", "s3cret")]);
+    let unready = strict.admin_get("/readyz");
+    assert_eq!(unready.status, 503, "{}", unready.body_str());
+    assert!(unready.json()["dedup_store"]
+        .as_str()
+        .is_some_and(|s| s.starts_with("unreachable")));
+}
+
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out: {what}");
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn sighup_reloads_a_rotated_secret_and_keeps_serving_through_a_broken_file() {
+    let upstream = Upstream::start(Behaviour::Respond(200));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("github.secret"), "old-secret\n").unwrap();
+    let hookfence = Hookfence::start_in(dir, "", &github_route(&upstream, "\"file:github.secret\""), &[]);
+    let body = b"{}";
+    assert_eq!(deliver(hookfence.addr, "old-secret", &fresh_id(), body).status, 200);
+
+    // Rotate: the file now holds the new secret only.
+    std::fs::write(hookfence.dir().join("github.secret"), "new-secret\n").unwrap();
+    hookfence.signal("HUP");
+    wait_until("the new secret to be accepted", || {
+        deliver(hookfence.addr, "new-secret", &fresh_id(), body).status == 200
+    });
+    assert_eq!(deliver(hookfence.addr, "old-secret", &fresh_id(), body).status, 401);
+
+    // A broken config is refused; the running one keeps serving.
+    let config = std::fs::read_to_string(hookfence.config_path()).unwrap();
+    std::fs::write(
+        hookfence.config_path(),
+        config.replace("provider = \"github\"", "provider = \"githubb\""),
+    )
+    .unwrap();
+    hookfence.signal("HUP");
+    wait_until("the failed reload to be counted", || {
+        let metrics = hookfence.admin_get("/metrics");
+        sample(
+            metrics.body_str(),
+            r#"hookfence_config_reloads_total{result="failure"}"#,
+        ) == Some(1.0)
+    });
+    assert_eq!(deliver(hookfence.addr, "new-secret", &fresh_id(), body).status, 200);
+    let metrics = hookfence.admin_get("/metrics");
+    assert_eq!(
+        sample(
+            metrics.body_str(),
+            r#"hookfence_config_reloads_total{result="success"}"#
+        ),
+        Some(1.0)
+    );
+    assert!(
+        hookfence.log().contains("unknown provider `githubb`"),
+        "{}",
+        hookfence.log()
+    );
+}
+
+#[test]
+fn sigterm_lets_a_delivery_in_flight_finish() {
+    let upstream = Upstream::start(Behaviour::Slow(200, Duration::from_millis(1500)));
+    let mut hookfence = Hookfence::start(
+        "shutdown_grace = \"4s\"",
+        &github_route(&upstream, "\"env:GH\""),
+        &[("GH", "s3cret")],
+    );
+    let addr = hookfence.addr;
+    let in_flight = thread::spawn(move || deliver(addr, "s3cret", &fresh_id(), b"{}"));
+    wait_until("the delivery to reach the upstream", || upstream.requests().len() == 1);
+    hookfence.signal("TERM");
+    let response = in_flight.join().expect("client thread");
+    assert_eq!((response.status, response.body_str()), (200, "upstream says hi"));
+    let status = hookfence
+        .wait_exit(Duration::from_secs(15))
+        .expect("hookfence exits after the grace period");
+    assert!(status.success() || status.code().is_none(), "{status:?}");
+}
+
+/// A self-signed certificate for `localhost` and its key, as PEM.
+fn certificate() -> (String, String) {
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("certificate");
+    (cert.cert.pem(), cert.signing_key.serialize_pem())
+}
+
+#[test]
+fn tls_listener_serves_verified_deliveries() {
+    let upstream = Upstream::start(Behaviour::Respond(200));
+    let (cert_pem, key_pem) = certificate();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("tls.crt"), &cert_pem).unwrap();
+    std::fs::write(dir.path().join("tls.key"), &key_pem).unwrap();
+    let tls_port = support::free_port();
+    let server = format!("tls_listen = \"127.0.0.1:{tls_port}\"\ntls_cert = \"tls.crt\"\ntls_key = \"tls.key\"");
+    let hookfence = Hookfence::start_in(
+        dir,
+        &server,
+        &github_route(&upstream, "\"env:GH\""),
+        &[("GH", "s3cret")],
+    );
+
+    let mut roots = rustls::RootCertStore::empty();
+    use rustls::pki_types::pem::PemObject as _;
+    let der = rustls::pki_types::CertificateDer::from_pem_slice(cert_pem.as_bytes()).expect("PEM");
+    roots.add(der).expect("trust the test certificate");
+    let config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let connection = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    let tcp = TcpStream::connect(("127.0.0.1", tls_port)).expect("connect to the TLS listener");
+    tcp.set_read_timeout(Some(support::IO_TIMEOUT)).unwrap();
+    let mut tls = rustls::StreamOwned::new(connection, tcp);
+
+    let body = b"{\"over\":\"tls\"}";
+    let signature = github_signature(b"s3cret", body);
+    let request = format!(
+        "POST /hooks/github HTTP/1.1\r\nHost: localhost\r\nX-GitHub-Delivery: {}\r\nX-Hub-Signature-256: {signature}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        fresh_id(),
+        body.len()
+    );
+    tls.write_all(request.as_bytes()).unwrap();
+    tls.write_all(body).unwrap();
+    let mut status_line = String::new();
+    BufReader::new(&mut tls)
+        .read_line(&mut status_line)
+        .expect("an answer over TLS");
+    assert!(status_line.starts_with("HTTP/1.1 200"), "{status_line}");
+    assert_eq!(upstream.requests()[0].body, body);
+    drop(hookfence);
+}
+
+fn hookfence_cli(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_hookfence"))
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .expect("run hookfence");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn sign_makes_deliveries_that_hookfence_accepts() {
+    let upstream = Upstream::start(Behaviour::Respond(200));
+    let routes = format!(
+        r#"
+{}
+[[routes]]
+name = "stripe"
+path = "/hooks/stripe"
+upstream = "{up}"
+provider = "stripe"
+secrets = ["env:STRIPE"]
+
+[[routes]]
+name = "sw"
+path = "/hooks/sw"
+upstream = "{up}"
+provider = "standard-webhooks"
+secrets = ["env:SW"]
+"#,
+        github_route(&upstream, "\"env:GH\""),
+        up = upstream.url()
+    );
+    let env = [
+        ("GH", "gh-secret"),
+        ("STRIPE", "whsec_stripe"),
+        ("SW", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+    ];
+    let hookfence = Hookfence::start("", &routes, &env);
+    let body_file = hookfence.dir().join("body.json");
+    std::fs::write(&body_file, br#"{"hello":"from sign"}"#).unwrap();
+    let body = body_file.to_str().unwrap();
+    let url = |path: &str| format!("http://{}{path}", hookfence.addr);
+
+    // A preset and a secret reference.
+    let (ok, out, err) = hookfence_cli(
+        &[
+            "sign",
+            "--provider",
+            "github",
+            "--secret",
+            "env:GH",
+            "--body",
+            body,
+            "--event",
+            "push",
+            "--send",
+            &url("/hooks/github"),
+        ],
+        &env,
+    );
+    assert!(ok, "{err}");
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    assert!(out.ends_with("upstream says hi"), "{out}");
+    // The same with a wrong secret is refused.
+    let (_, out, _) = hookfence_cli(
+        &[
+            "sign",
+            "--provider",
+            "github",
+            "--secret",
+            "not-it",
+            "--body",
+            body,
+            "--send",
+            &url("/hooks/github"),
+        ],
+        &[],
+    );
+    assert!(out.starts_with("HTTP/1.1 401"), "{out}");
+
+    // A route of the running config: timestamped schemes included.
+    let config = hookfence.config_path().to_str().unwrap().to_owned();
+    for (route, path) in [("stripe", "/hooks/stripe"), ("sw", "/hooks/sw")] {
+        let (ok, out, err) = hookfence_cli(
+            &[
+                "sign",
+                "--config",
+                &config,
+                "--route",
+                route,
+                "--body",
+                body,
+                "--send",
+                &url(path),
+            ],
+            &env,
+        );
+        assert!(ok && out.starts_with("HTTP/1.1 200"), "{route}: {out}{err}");
+    }
+    assert_eq!(upstream.requests().len(), 3);
+    let delivered = &upstream.requests()[0];
+    assert_eq!(delivered.body, br#"{"hello":"from sign"}"#);
+    assert_eq!(delivered.header_str("x-github-event"), Some("push"));
+    assert!(delivered
+        .header_str("x-github-delivery")
+        .is_some_and(|id| id.starts_with("hookfence-test-")));
+
+    // Headers and curl output.
+    let (ok, out, _) = hookfence_cli(
+        &["sign", "--provider", "github", "--secret", "gh-secret", "--body", body],
+        &[],
+    );
+    assert!(ok);
+    let expected = github_signature(b"gh-secret", br#"{"hello":"from sign"}"#);
+    assert!(out.contains(&format!("X-Hub-Signature-256: {expected}\n")), "{out}");
+    let (ok, out, _) = hookfence_cli(
+        &[
+            "sign",
+            "--provider",
+            "github",
+            "--secret",
+            "gh-secret",
+            "--body",
+            body,
+            "--curl",
+            "https://hooks.example.com/x",
+        ],
+        &[],
+    );
+    assert!(
+        ok && out.starts_with("curl -sS -i -X POST 'https://hooks.example.com/x'"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("-H 'X-Hub-Signature-256: {expected}'"))
+            && out.contains(&format!("--data-binary '@{body}'"))
+    );
+
+    // Ed25519 cannot be signed without the private key: said plainly.
+    let (ok, _, err) = hookfence_cli(
+        &[
+            "sign",
+            "--provider",
+            "discord",
+            "--secret",
+            "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a",
+            "--body",
+            body,
+        ],
+        &[],
+    );
+    assert!(!ok && err.contains("private key"), "{err}");
+}
