@@ -1,6 +1,8 @@
 # syntax=docker/dockerfile:1
 # Build: docker build -t hookfence .
 # Run:   docker run -p 8080:8080 -v $PWD/config:/etc/hookfence:ro -e GITHUB_WEBHOOK_SECRET=... hookfence
+# The config must listen on 0.0.0.0 inside the container (and admin_listen too,
+# if Prometheus or probes reach it from outside).
 
 FROM rust:1-bookworm AS build
 RUN apt-get update && apt-get install -y --no-install-recommends cmake && rm -rf /var/lib/apt/lists/*
@@ -9,12 +11,20 @@ COPY Cargo.toml Cargo.lock rustfmt.toml ./
 COPY src ./src
 COPY examples ./examples
 COPY benches ./benches
-RUN cargo build --release --locked --bin hookfence
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    --mount=type=cache,target=/src/target \
+    cargo build --release --locked --bin hookfence \
+    && cp target/release/hookfence /usr/local/bin/hookfence
 
 FROM debian:bookworm-slim
-RUN useradd --system --uid 10001 --no-create-home hookfence
-COPY --from=build /src/target/release/hookfence /usr/local/bin/hookfence
-USER hookfence
-EXPOSE 8080
+# ca-certificates: for rediss:// and `hookfence sign --send https://...`.
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --uid 10001 --no-create-home hookfence
+COPY --from=build /usr/local/bin/hookfence /usr/local/bin/hookfence
+USER 10001
+EXPOSE 8080 8443 9090
+# SIGTERM drains in-flight deliveries (shutdown_grace); SIGHUP reloads the config.
+STOPSIGNAL SIGTERM
 ENTRYPOINT ["/usr/local/bin/hookfence"]
 CMD ["run", "--config", "/etc/hookfence/hookfence.toml"]

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
-use crate::config::{Config, ConfigErrors, Verification};
+use crate::config::{Backend, Config, ConfigErrors, Verification};
 use crate::proxy::LazyDedup;
 use crate::telemetry::metrics::{Metrics, ReloadResult, RouteMetrics};
 use crate::telemetry::recent::{RecentDeliveries, Recorder, UNROUTED};
@@ -78,6 +78,10 @@ pub struct Shared {
 impl Shared {
     pub fn new(config: Config) -> Arc<Self> {
         let metrics = Arc::new(Metrics::new());
+        metrics.dedup_backend(match config.dedup.backend {
+            Backend::Memory { .. } => "memory",
+            Backend::Redis(_) => "redis",
+        });
         let recent = RecentDeliveries::new(config.server.recent_deliveries);
         let dedup = LazyDedup::new(config.dedup.clone(), Arc::clone(&metrics) as _);
         let config_path = config.source.clone();

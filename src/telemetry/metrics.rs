@@ -188,6 +188,22 @@ impl Metrics {
         }
     }
 
+    /// Creates the dedup series of `backend` at zero, so an alert on
+    /// `result="error"` has a series to watch before the first error.
+    pub fn dedup_backend(&self, backend: &str) {
+        for (operation, results) in [
+            ("reserve", &["reserved", "duplicate", "in_flight", "error"][..]),
+            ("commit", &["ok", "error"]),
+            ("release", &["ok", "error"]),
+            ("ping", &["ok", "error"]),
+        ] {
+            for result in results {
+                self.dedup_operations.with_label_values(&[backend, operation, result]);
+            }
+            self.dedup_duration.with_label_values(&[backend, operation]);
+        }
+    }
+
     pub fn reload(&self, result: ReloadResult) {
         let label = match result {
             ReloadResult::Success => "success",
