@@ -24,6 +24,8 @@ pub enum Outcome {
     InFlight,
     /// The dedup store did not answer and the route fails closed.
     StoreUnavailable,
+    /// Beyond the request limit or the body budget: refused with 503.
+    Overloaded,
     RejectedBodyTooLarge,
     /// The client did not finish sending the body in time.
     RejectedTimeout,
@@ -39,7 +41,7 @@ pub enum Outcome {
 
 impl Outcome {
     /// Every outcome, for tests and for pre-registering metric label values.
-    pub const ALL: [Outcome; 17] = [
+    pub const ALL: [Outcome; 18] = [
         Outcome::Forwarded,
         Outcome::Filtered,
         Outcome::RejectedMissingSignature,
@@ -50,6 +52,7 @@ impl Outcome {
         Outcome::Duplicate,
         Outcome::InFlight,
         Outcome::StoreUnavailable,
+        Outcome::Overloaded,
         Outcome::RejectedBodyTooLarge,
         Outcome::RejectedTimeout,
         Outcome::RejectedMethod,
@@ -77,6 +80,7 @@ impl Outcome {
             Outcome::Duplicate => "duplicate",
             Outcome::InFlight => "in_flight",
             Outcome::StoreUnavailable => "store_unavailable",
+            Outcome::Overloaded => "overloaded",
             Outcome::RejectedBodyTooLarge => "rejected_body_too_large",
             Outcome::RejectedTimeout => "rejected_timeout",
             Outcome::RejectedMethod => "rejected_method",
@@ -99,7 +103,7 @@ impl Outcome {
             Outcome::RejectedNoDeliveryId => 400,
             Outcome::Duplicate => 200,
             Outcome::InFlight => 409,
-            Outcome::StoreUnavailable => 503,
+            Outcome::StoreUnavailable | Outcome::Overloaded => 503,
             Outcome::RejectedBodyTooLarge => 413,
             Outcome::RejectedTimeout => 408,
             Outcome::RejectedMethod => 405,

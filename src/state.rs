@@ -14,7 +14,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 
 use crate::config::{Backend, Config, ConfigErrors, Verification};
-use crate::proxy::LazyDedup;
+use crate::proxy::{BodyBudget, ConcurrencyLimit, LazyDedup};
 use crate::telemetry::metrics::{Metrics, ReloadResult, RouteMetrics};
 use crate::telemetry::recent::{RecentDeliveries, Recorder, UNROUTED};
 
@@ -68,6 +68,10 @@ impl Live {
 
 pub struct Shared {
     live: ArcSwap<Live>,
+    /// Requests handled at once (restart to change).
+    pub admission: ConcurrencyLimit,
+    /// Body bytes in memory (restart to change).
+    pub budget: BodyBudget,
     pub metrics: Arc<Metrics>,
     pub recent: RecentDeliveries,
     /// Made once: changing `[dedup]` takes a restart.
@@ -85,9 +89,13 @@ impl Shared {
         let recent = RecentDeliveries::new(config.server.recent_deliveries);
         let dedup = LazyDedup::new(config.dedup.clone(), Arc::clone(&metrics) as _);
         let config_path = config.source.clone();
+        let admission = ConcurrencyLimit::new(config.server.max_connections);
+        let budget = BodyBudget::new(config.server.max_in_flight_body, metrics.in_flight_body_bytes().clone());
         let live = Live::new(config, &metrics, &recent);
         Arc::new(Self {
             live: ArcSwap::from_pointee(live),
+            admission,
+            budget,
             metrics,
             recent,
             dedup,
@@ -130,6 +138,11 @@ fn restart_only_changes(running: &Config, new: &Config) -> Vec<&'static str> {
         (a.threads != b.threads, "server.threads"),
         (a.shutdown_grace != b.shutdown_grace, "server.shutdown_grace"),
         (a.recent_deliveries != b.recent_deliveries, "server.recent_deliveries"),
+        (a.max_connections != b.max_connections, "server.max_connections"),
+        (
+            a.max_in_flight_body != b.max_in_flight_body,
+            "server.max_in_flight_body",
+        ),
         (running.dedup != new.dedup, "[dedup]"),
         (running.log != new.log, "[log]"),
     ]

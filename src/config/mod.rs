@@ -65,6 +65,10 @@ pub struct Server {
     /// The admin API's address; `None` when turned off (`admin_listen = "off"`).
     pub admin_listen: Option<String>,
     pub recent_deliveries: usize,
+    /// Requests handled at once; more get 503 with `Retry-After`.
+    pub max_connections: usize,
+    /// Body bytes held in memory at once; beyond, deliveries wait, then get 503.
+    pub max_in_flight_body: u64,
     pub threads: usize,
     pub header_timeout: Duration,
     pub shutdown_grace: Duration,
@@ -87,6 +91,8 @@ pub struct Log {
 
 pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9090";
 pub const DEFAULT_RECENT_DELIVERIES: usize = 200;
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+pub const DEFAULT_MAX_IN_FLIGHT_BODY: u64 = 256 << 20;
 
 /// How a route proves its deliveries.
 #[derive(Debug)]
@@ -398,6 +404,15 @@ fn build_server(raw: &RawConfig, base: &Path, report: &mut Reporter<'_>) -> Serv
         Some(n) => *n.get_ref(),
         None => DEFAULT_RECENT_DELIVERIES,
     };
+    let max_connections = match &server.max_connections {
+        Some(n) if *n.get_ref() == 0 => {
+            report.error(Some(n.span()), "server.max_connections", "must be at least 1");
+            DEFAULT_MAX_CONNECTIONS
+        }
+        Some(n) => *n.get_ref(),
+        None => DEFAULT_MAX_CONNECTIONS,
+    };
+    let max_in_flight_body = server.max_in_flight_body.map_or(DEFAULT_MAX_IN_FLIGHT_BODY, |b| b.0);
     let threads = match &server.threads {
         Some(t) if *t.get_ref() == 0 => {
             report.error(Some(t.span()), "server.threads", "must be at least 1");
@@ -411,6 +426,8 @@ fn build_server(raw: &RawConfig, base: &Path, report: &mut Reporter<'_>) -> Serv
         tls,
         admin_listen,
         recent_deliveries,
+        max_connections,
+        max_in_flight_body,
         threads,
         header_timeout: server.header_timeout.map_or(DEFAULT_HEADER_TIMEOUT, |d| d.0),
         shutdown_grace: server.shutdown_grace.map_or(DEFAULT_SHUTDOWN_GRACE, |d| d.0),

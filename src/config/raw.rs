@@ -39,6 +39,10 @@ pub struct RawServer {
     pub admin_listen: Option<Spanned<String>>,
     /// Deliveries kept per route for `/deliveries`.
     pub recent_deliveries: Option<Spanned<usize>>,
+    /// Requests handled at once; more get 503.
+    pub max_connections: Option<Spanned<usize>>,
+    /// Request body bytes held in memory at once, over all deliveries.
+    pub max_in_flight_body: Option<ByteSize>,
     /// Global half of the two-key opt-in for unsigned routes.
     #[serde(default)]
     pub allow_unsigned: bool,

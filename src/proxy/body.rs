@@ -7,12 +7,14 @@
 //! chunk is kept as-is and only a multi-chunk body is gathered into a buffer
 //! pre-sized from `Content-Length`.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use http::header::{CONTENT_LENGTH, EXPECT, TRANSFER_ENCODING};
 use http::HeaderMap;
 use pingora::protocols::http::ServerSession;
+
+use super::admission::{Lease, BUDGET_WAIT};
 
 #[derive(Debug)]
 pub enum BodyError {
@@ -24,7 +26,12 @@ pub enum BodyError {
     BadFraming(&'static str),
     /// The client broke the connection or sent an unreadable body.
     Client(Box<pingora::Error>),
+    /// No room in the global body budget within the wait.
+    Overloaded,
 }
+
+/// The smallest step a chunked body's lease grows by.
+const MIN_GROWTH: u64 = 64 * 1024;
 
 /// The declared `Content-Length`, refusing framing that two HTTP parsers could
 /// read differently.
@@ -50,58 +57,121 @@ pub fn declared_length(headers: &HeaderMap) -> Result<Option<u64>, BodyError> {
         .map_err(|_| BodyError::BadFraming("invalid Content-Length"))
 }
 
+/// A request that carried both `Content-Length` and `Transfer-Encoding`.
+/// pingora resolves that per RFC 9112 (chunked wins, `Content-Length` is
+/// dropped), but two parsers along the way may not: it is refused (400)
+/// rather than guessed at. Found from the raw header block, since the parsed
+/// headers no longer show the `Content-Length`.
+pub fn smuggling_framing(session: &ServerSession) -> Option<&'static str> {
+    if !session.req_header().headers.contains_key(TRANSFER_ENCODING) {
+        return None;
+    }
+    let raw = session.as_http1()?.get_headers_raw_bytes();
+    let has_content_length = raw.split(|&b| b == b'\n').skip(1).any(|line| {
+        line.len() > CONTENT_LENGTH.as_str().len()
+            && line[..CONTENT_LENGTH.as_str().len()].eq_ignore_ascii_case(CONTENT_LENGTH.as_str().as_bytes())
+            && line[CONTENT_LENGTH.as_str().len()..]
+                .trim_ascii_start()
+                .starts_with(b":")
+    });
+    has_content_length.then_some("both Content-Length and Transfer-Encoding")
+}
+
 fn expects_continue(headers: &HeaderMap) -> bool {
     headers
         .get(EXPECT)
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
 }
 
-/// Reads the complete body of the current request.
-pub async fn read_body(session: &mut ServerSession, max: u64, timeout: Duration) -> Result<Bytes, BodyError> {
+/// Reads the complete body of the current request into memory leased from
+/// the global budget (`lease` keeps it until the delivery is answered).
+pub async fn read_body(
+    session: &mut ServerSession,
+    max: u64,
+    timeout: Duration,
+    lease: &mut Lease,
+) -> Result<Bytes, BodyError> {
     let headers = &session.req_header().headers;
     let declared = declared_length(headers)?;
     if declared.is_some_and(|len| len > max) {
         return Err(BodyError::TooLarge);
     }
-    // Only now, with the size acceptable, invite the client to send the body.
+    // The declared body is allocated at once: lease it first. Only then,
+    // with the size acceptable and the memory ours, invite the client to
+    // send it.
+    if let Some(len) = declared {
+        lease
+            .grow_to(len, Instant::now() + BUDGET_WAIT)
+            .await
+            .map_err(|_| BodyError::Overloaded)?;
+    }
     if expects_continue(headers) {
         session.write_continue_response().await.map_err(BodyError::Client)?;
     }
-    let capacity = declared.unwrap_or(0).min(max);
-    match tokio::time::timeout(timeout, gather(session, max, capacity)).await {
+    match tokio::time::timeout(timeout, gather(session, max, declared, lease)).await {
         Ok(result) => result,
         Err(_) => Err(BodyError::Timeout),
     }
 }
 
-async fn gather(session: &mut ServerSession, max: u64, capacity: u64) -> Result<Bytes, BodyError> {
-    let mut first: Option<Bytes> = None;
-    let mut gathered: Option<BytesMut> = None;
+/// Reads the body chunks. One chunk is kept as it came; several are
+/// gathered into one buffer, pre-sized from `Content-Length` or grown in
+/// doublings (each covered by the lease first) for a chunked body.
+async fn gather(
+    session: &mut ServerSession,
+    max: u64,
+    declared: Option<u64>,
+    lease: &mut Lease,
+) -> Result<Bytes, BodyError> {
+    let mut body = Gathered::Empty;
     let mut total: u64 = 0;
     while let Some(chunk) = session.read_request_body().await.map_err(BodyError::Client)? {
         total += chunk.len() as u64;
         if total > max {
             return Err(BodyError::TooLarge);
         }
-        match (&mut first, &mut gathered) {
-            (None, _) => first = Some(chunk),
-            (Some(head), None) => {
-                let size = usize::try_from(capacity)
-                    .unwrap_or(usize::MAX)
-                    .max(head.len() + chunk.len());
-                let mut buf = BytesMut::with_capacity(size);
-                buf.extend_from_slice(head);
-                buf.extend_from_slice(&chunk);
-                gathered = Some(buf);
-            }
-            (Some(_), Some(buf)) => buf.extend_from_slice(&chunk),
+        if declared.is_some_and(|len| total > len) {
+            return Err(BodyError::BadFraming("body longer than Content-Length"));
         }
+        // Keep the lease ahead of the memory the body will occupy.
+        if total > lease.bytes() {
+            let target = total.max(lease.bytes().saturating_mul(2)).max(MIN_GROWTH).min(max);
+            lease
+                .grow_to(target, Instant::now() + BUDGET_WAIT)
+                .await
+                .map_err(|_| BodyError::Overloaded)?;
+        }
+        let leased = usize::try_from(lease.bytes()).unwrap_or(usize::MAX);
+        body = match body {
+            Gathered::Empty => Gathered::One(chunk),
+            Gathered::One(head) => {
+                let mut buf = BytesMut::with_capacity(leased.max(head.len() + chunk.len()));
+                buf.extend_from_slice(&head);
+                buf.extend_from_slice(&chunk);
+                Gathered::Many(buf)
+            }
+            Gathered::Many(mut buf) => {
+                if buf.len() + chunk.len() > buf.capacity() {
+                    buf.reserve(leased.saturating_sub(buf.len()).max(chunk.len()));
+                }
+                buf.extend_from_slice(&chunk);
+                Gathered::Many(buf)
+            }
+        };
     }
-    Ok(match (gathered, first) {
-        (Some(buf), _) => buf.freeze(),
-        (None, Some(only)) => only,
-        (None, None) => Bytes::new(),
+    Ok(match body {
+        Gathered::Empty => Bytes::new(),
+        Gathered::One(only) => only,
+        Gathered::Many(buf) => buf.freeze(),
     })
+}
+
+/// A body being read: nothing yet, one chunk kept as it came, or several
+/// gathered into one buffer.
+enum Gathered {
+    Empty,
+    One(Bytes),
+    Many(BytesMut),
 }
 
 #[cfg(test)]

@@ -8,11 +8,13 @@
 //! connection — so it reads the request with pingora's server session and
 //! forwards it with pingora's pooled connector ([`forward`]).
 
+mod admission;
 mod body;
 mod claim;
 mod forward;
 mod headers;
 
+pub use admission::{BodyBudget, ConcurrencyLimit};
 pub use claim::LazyDedup;
 
 use std::sync::Arc;
@@ -83,6 +85,9 @@ impl HttpServerApp for HookfenceApp {
         mut session: ServerSession,
         shutdown: &ShutdownWatch,
     ) -> Option<ReusedHttpStream> {
+        // Pipelined requests (RFC 9112 §9.3.2) are served one after the
+        // other, each read, verified and answered on its own, in order.
+        session.set_pipelining_enabled(true);
         // The config in force when the request arrives governs it to the end.
         let live = self.shared.live();
         let config = &live.config;
@@ -111,7 +116,13 @@ impl HttpServerApp for HookfenceApp {
         let started = Instant::now();
         let header = session.req_header();
         let mut record = AuditRecord::new(header.method.to_string(), header.uri.path().to_owned());
-        let ending = self.handle(&mut session, config, &mut record).await;
+        let ending = match self.shared.admission.try_enter() {
+            Some(_admitted) => self.handle(&mut session, config, &mut record).await,
+            None => {
+                record.reason = Some("too many requests at once".into());
+                overloaded(&mut session).await
+            }
+        };
 
         let telemetry = live.telemetry(record.route.as_deref());
         let (body_bytes, upstream_status, upstream_duration) =
@@ -137,6 +148,9 @@ impl HttpServerApp for HookfenceApp {
 
 impl HookfenceApp {
     async fn handle(&self, session: &mut ServerSession, config: &Config, record: &mut AuditRecord) -> Ending {
+        if let Some(problem) = body::smuggling_framing(session) {
+            return reject(session, Outcome::BadRequest, problem, false).await;
+        }
         let header = session.req_header();
         let (route, keys) = match config.routes.find(&header.method, header.uri.path()) {
             RouteMatch::Found { route, params } => match &route.verification {
@@ -159,7 +173,9 @@ impl HookfenceApp {
         // read only once the delivery is verified.
         record.read_fields(&route.fields, &FieldReader::new(&header.headers, &[]));
 
-        let body = match body::read_body(session, route.limits.max_body, route.limits.body_timeout).await {
+        // Held until the delivery is answered: the body's memory is budgeted.
+        let mut lease = self.shared.budget.lease();
+        let body = match body::read_body(session, route.limits.max_body, route.limits.body_timeout, &mut lease).await {
             Ok(body) => body,
             Err(e) => return reject_body(session, e, record).await,
         };
@@ -257,6 +273,10 @@ async fn reject_body(session: &mut ServerSession, error: BodyError, record: &mut
         BodyError::TooLarge => reject(session, Outcome::RejectedBodyTooLarge, "body too large", false).await,
         BodyError::Timeout => reject(session, Outcome::RejectedTimeout, "body not received in time", false).await,
         BodyError::BadFraming(what) => reject(session, Outcome::BadRequest, what, false).await,
+        BodyError::Overloaded => {
+            record.reason = Some("no room in the in-flight body budget".into());
+            overloaded(session).await
+        }
         // The client is gone or sent garbage mid-body: nobody to answer.
         BodyError::Client(e) => {
             record.reason = Some(e.to_string());
@@ -276,6 +296,17 @@ async fn reject(session: &mut ServerSession, outcome: Outcome, message: &str, bo
         .await
         .is_ok();
     Ending::new(outcome, status, body_read && written)
+}
+
+/// 503 with `Retry-After` under load; the connection closes (the body, if
+/// any, was not read).
+async fn overloaded(session: &mut ServerSession) -> Ending {
+    session.set_keepalive(None);
+    let body = json!({ "error": "overloaded; retry later" });
+    let written = respond(session, 503, &body, Some(admission::OVERLOAD_RETRY_AFTER_SECS))
+        .await
+        .is_ok();
+    Ending::new(Outcome::Overloaded, if written { 503 } else { 0 }, false)
 }
 
 /// Answers a verified delivery that is not forwarded (the body was read).

@@ -55,6 +55,8 @@ pub enum Behaviour {
     Slow(u16, Duration),
     /// Reads the request, then never answers.
     Hang,
+    /// Reads the request, then closes the connection without a word.
+    Close,
 }
 
 struct UpstreamState {
@@ -138,6 +140,7 @@ fn serve_connection(stream: TcpStream, state: Arc<Mutex<UpstreamState>>) {
                 Some(status)
             }
             Behaviour::Hang => None,
+            Behaviour::Close => return,
         };
         match status {
             Some(status) => {
@@ -270,10 +273,27 @@ impl Client {
         self
     }
 
+    /// Like [`Client::send`], but `false` when the server closed the connection.
+    pub fn try_send(&mut self, bytes: &[u8]) -> bool {
+        self.reader.get_mut().write_all(bytes).is_ok()
+    }
+
     /// Reads one response (status line, headers, Content-Length body).
     pub fn response(&mut self) -> Response {
         self.try_response()
             .expect("hookfence closed the connection without a response")
+    }
+
+    /// A response if one starts arriving within `wait`; `None` otherwise
+    /// (nothing is consumed then).
+    pub fn response_within(&mut self, wait: Duration) -> Option<Response> {
+        self.reader.get_ref().set_read_timeout(Some(wait)).ok()?;
+        let arrived = self.reader.fill_buf().map(|buffered| !buffered.is_empty());
+        self.reader.get_ref().set_read_timeout(Some(IO_TIMEOUT)).ok()?;
+        match arrived {
+            Ok(true) => self.try_response(),
+            _ => None,
+        }
     }
 
     /// `None` if the connection closed before a status line arrived.
@@ -440,6 +460,11 @@ impl Hookfence {
         None
     }
 
+    /// Resident memory of the process now, in KiB (Linux /proc).
+    pub fn rss_kib(&self) -> u64 {
+        proc_status_kib(self.child.id(), "VmRSS:")
+    }
+
     /// A GET to the admin API.
     pub fn admin_get(&self, target: &str) -> Response {
         Client::connect(self.admin)
@@ -479,4 +504,17 @@ impl Drop for Hookfence {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A `VmRSS:` / `VmHWM:` line of /proc/PID/status, in KiB.
+pub fn proc_status_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix(field))
+                .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
 }

@@ -1,0 +1,393 @@
+//! Hostile input, overload and faults, against the real binary: every abuse
+//! gets the right status without reaching the upstream, memory stays bounded
+//! under many slow uploads, and upstream or store failures never lose a
+//! verified delivery (the claim is released, the retry forwarded).
+
+mod support;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use support::redis::RedisServer;
+use support::{github_signature, post, Behaviour, Client, Hookfence, Response, Upstream};
+
+const SECRET: &str = "hardening-secret";
+
+fn route(upstream: &Upstream, extra: &str) -> String {
+    format!(
+        r#"
+[[routes]]
+name = "github"
+path = "/hooks/github"
+upstream = "{}"
+provider = "github"
+secrets = ["env:GH"]
+{extra}
+"#,
+        upstream.url()
+    )
+}
+
+fn start(server: &str, upstream: &Upstream, extra: &str) -> Hookfence {
+    Hookfence::start(server, &route(upstream, extra), &[("GH", SECRET)])
+}
+
+fn fresh_id() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    format!("hard-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+fn deliver_id(addr: std::net::SocketAddr, id: &str, body: &[u8]) -> Response {
+    let signature = github_signature(SECRET.as_bytes(), body);
+    post(
+        addr,
+        "/hooks/github",
+        &[("X-GitHub-Delivery", id), ("X-Hub-Signature-256", &signature)],
+        body,
+    )
+}
+
+fn signed_request(body: &[u8], extra_headers: &[u8], version: &str) -> Vec<u8> {
+    let signature = github_signature(SECRET.as_bytes(), body);
+    let mut bytes =
+        format!("POST /hooks/github {version}\r\nHost: x\r\nX-Hub-Signature-256: {signature}\r\n").into_bytes();
+    bytes.extend_from_slice(extra_headers);
+    bytes.extend_from_slice(format!("Content-Length: {}\r\n\r\n", body.len()).as_bytes());
+    bytes.extend_from_slice(body);
+    bytes
+}
+
+#[test]
+fn oversized_and_too_many_headers_are_refused() {
+    let upstream = Upstream::start(Behaviour::Respond(200));
+    let hookfence = start("", &upstream, "");
+    let huge = format!("X-Padding: {}\r\n", "a".repeat(1 << 20));
+    let many: String = (0..300).map(|i| format!("X-H{i}: v\r\n")).collect();
+    for headers in [huge, many] {
+        let mut client = Client::connect(hookfence.addr);
+        client.send(&signed_request(b"{}", headers.as_bytes(), "HTTP/1.1"));
+        if let Some(response) = client.try_response() {
+            assert_eq!(response.status, 400, "{}", response.body_str());
+        }
+        assert!(client.is_closed());
+    }
+    assert_eq!(upstream.connections(), 0);
+}
+
+#[test]
+fn slow_headers_are_cut_off() {
+    let upstream = Upstream::start(Behaviour::Respond(200));
+    let hookfence = start("header_timeout = \"300ms\"", &upstream, "");
+    let mut client = Client::connect(hookfence.addr);
+    client.send(b"POST /hooks/github HTTP/1.1\r\nHost: x\r\nX-Hub-Sig");
+    thread::sleep(Duration::from_millis(800));
+    assert!(client.is_closed(), "a stalled header must be cut off");
+    assert_eq!(upstream.connections(), 0);
+}
+
+#[test]
+fn non_utf8_header_values_are_handled_as_bytes() {
+    let upstream = Upstream::start(Behaviour::Respond(200));
+    let hookfence = start("", &upstream, "");
+    // A signature that is not even text: malformed, refused.
+    let mut client = Client::connect(hookfence.addr);
+    client.send(b"POST /hooks/github HTTP/1.1\r\nHost: x\r\nX-Hub-Signature-256: sha256=\xff\xfe\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}");
+    let response = client.response();
+    assert_eq!(response.status, 401);
+    assert_eq!(response.json(), json!({ "error": "malformed X-Hub-Signature-256" }));
+    assert_eq!(upstream.connections(), 0);
+    // A genuine delivery with a non-UTF-8 header is forwarded with that header's exact bytes.
+    let mut client = Client::connect(hookfence.addr);
+    client.send(&signed_request(
+        b"{}",
+        b"X-Custom: caf\xe9\r\nConnection: close\r\n",
+        "HTTP/1.1",
+    ));
+    assert_eq!(client.response().status, 200);
+    assert_eq!(upstream.requests()[0].header("x-custom"), Some(&b"caf\xe9"[..]));
+}
+
+#[test]
+fn http_1_0_and_pipelined_requests() {
+    let upstream = Upstream::start(Behaviour::Respond(200));
+    let hookfence = start("", &upstream, "");
+    let mut client = Client::connect(hookfence.addr);
+    client.send(&signed_request(b"{\"v\":10}", b"", "HTTP/1.0"));
+    assert_eq!(client.response().status, 200);
+    assert!(client.is_closed(), "HTTP/1.0 without keep-alive closes");
+
+    // Two requests in one write: answered in order, each judged on its own.
+    let mut pipelined = signed_request(b"{\"n\":1}", b"X-GitHub-Delivery: p1\r\n", "HTTP/1.1");
+    let forged =
+        b"POST /hooks/github HTTP/1.1\r\nHost: x\r\nX-Hub-Signature-256: sha256=00\r\nContent-Length: 2\r\n\r\n{}";
+    pipelined.extend_from_slice(forged);
+    pipelined.extend_from_slice(&signed_request(
+        b"{\"n\":3}",
+        b"X-GitHub-Delivery: p3\r\nConnection: close\r\n",
+        "HTTP/1.1",
+    ));
+    let mut client = Client::connect(hookfence.addr);
+    client.send(&pipelined);
+    let statuses: Vec<u16> = (0..3).map(|_| client.response().status).collect();
+    assert_eq!(statuses, [200, 401, 200]);
+    let bodies: Vec<Vec<u8>> = upstream.wait_for_requests(3).into_iter().map(|r| r.body).collect();
+    assert_eq!(
+        bodies,
+        [b"{\"v\":10}".to_vec(), b"{\"n\":1}".to_vec(), b"{\"n\":3}".to_vec()]
+    );
+}
+
+#[test]
+fn an_http2_preface_is_not_forwarded() {
+    let upstream = Upstream::start(Behaviour::Respond(200));
+    let hookfence = start("", &upstream, "");
+    let mut client = Client::connect(hookfence.addr);
+    client.send(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x12\x04\x00\x00\x00\x00\x00");
+    if let Some(response) = client.try_response() {
+        assert!(response.status >= 400, "{}", response.status);
+    }
+    assert!(client.is_closed());
+    assert_eq!(upstream.connections(), 0);
+}
+
+#[test]
+fn more_requests_than_the_limit_get_503_with_retry_after() {
+    let upstream = Upstream::start(Behaviour::Slow(200, Duration::from_millis(800)));
+    let hookfence = start("max_connections = 2", &upstream, "");
+    let responses: Vec<Response> = thread::scope(|scope| {
+        let handles: Vec<_> = (0..5)
+            .map(|i| {
+                let addr = hookfence.addr;
+                scope.spawn(move || {
+                    thread::sleep(Duration::from_millis(30 * i));
+                    deliver_id(addr, &fresh_id(), b"{}")
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let forwarded = responses.iter().filter(|r| r.status == 200).count();
+    let refused: Vec<_> = responses.iter().filter(|r| r.status == 503).collect();
+    assert_eq!(
+        forwarded,
+        2,
+        "{:?}",
+        responses.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    assert_eq!(refused.len(), 3);
+    for response in refused {
+        assert_eq!(response.header("retry-after"), Some("1"));
+        assert_eq!(response.json(), json!({ "error": "overloaded; retry later" }));
+    }
+    assert_eq!(upstream.requests().len(), 2);
+    assert!(
+        hookfence
+            .wait_for_audit(5)
+            .iter()
+            .filter(|o| *o == "overloaded")
+            .count()
+            == 3
+    );
+}
+
+/// Many concurrent slow uploads: the body budget refuses what does not fit
+/// (503) instead of holding it, and resident memory stays bounded.
+#[test]
+fn slow_uploads_beyond_the_body_budget_are_refused_and_memory_stays_bounded() {
+    let upstream = Upstream::start(Behaviour::Respond(200));
+    let hookfence = start(
+        "max_in_flight_body = \"8MiB\"",
+        &upstream,
+        "max_body = \"1MiB\"\nbody_timeout = \"20s\"",
+    );
+    let baseline = hookfence.rss_kib();
+    let stop = Arc::new(AtomicBool::new(false));
+    // 64 uploads each declaring 1 MiB and trickling it: 64 MiB declared,
+    // 8 MiB allowed.
+    let uploads: Vec<_> = (0..64)
+        .map(|_| {
+            let addr = hookfence.addr;
+            let stop = Arc::clone(&stop);
+            thread::spawn(move || {
+                let mut client = Client::connect(addr);
+                client.send(b"POST /hooks/github HTTP/1.1\r\nHost: x\r\nX-Hub-Signature-256: sha256=00\r\nContent-Length: 1048576\r\n\r\n");
+                // A refused upload is answered before its body is wanted.
+                if let Some(refused) = client.response_within(Duration::from_millis(3000)) {
+                    return Some(refused);
+                }
+                let chunk = vec![b'x'; 16 * 1024];
+                let mut sent = 0;
+                while sent < (1 << 20) && !stop.load(Ordering::Relaxed) {
+                    if !client.try_send(&chunk) {
+                        break;
+                    }
+                    sent += chunk.len();
+                    thread::sleep(Duration::from_millis(100));
+                }
+                client.try_response()
+            })
+        })
+        .collect();
+    // Peak memory while all of them are connected and the admitted ones trickle.
+    let mut peak = 0;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        peak = peak.max(hookfence.rss_kib());
+        thread::sleep(Duration::from_millis(50));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let statuses: Vec<u16> = uploads
+        .into_iter()
+        .filter_map(|h| h.join().unwrap())
+        .map(|r| r.status)
+        .collect();
+    let overloaded = statuses.iter().filter(|s| **s == 503).count();
+    assert!(overloaded >= 48, "at most 8 of 64 uploads fit the budget: {statuses:?}");
+    // The budget (8 MiB) plus 32 MiB of slack over the idle process.
+    assert!(
+        peak < baseline + 40 * 1024,
+        "peak RSS {peak} KiB over a baseline of {baseline} KiB"
+    );
+    assert_eq!(upstream.connections(), 0, "nothing was complete, nothing was forwarded");
+}
+
+#[test]
+fn upstream_faults_release_the_claim_so_the_retry_is_forwarded() {
+    for (fault, status) in [
+        (Behaviour::Close, 502),
+        (Behaviour::Hang, 504),
+        (Behaviour::Respond(503), 503),
+    ] {
+        let upstream = Upstream::start(fault);
+        let hookfence = start("", &upstream, "upstream_timeout = \"500ms\"");
+        let id = fresh_id();
+        assert_eq!(deliver_id(hookfence.addr, &id, b"{}").status, status, "{fault:?}");
+        upstream.set_behaviour(Behaviour::Respond(200));
+        let retry = deliver_id(hookfence.addr, &id, b"{}");
+        assert_eq!(
+            (retry.status, retry.body_str()),
+            (200, "upstream says hi"),
+            "{fault:?}: retry swallowed"
+        );
+        assert_eq!(
+            deliver_id(hookfence.addr, &id, b"{}").json(),
+            json!({ "status": "duplicate" })
+        );
+    }
+}
+
+#[test]
+fn an_upstream_that_flaps_is_retried_until_it_answers() {
+    let upstream = Upstream::start(Behaviour::Respond(200));
+    let port = upstream.addr.port();
+    // The route points at a port where nothing listens yet.
+    let dead = support::free_port();
+    let routes = route(&upstream, "").replace(&format!(":{port}"), &format!(":{dead}"));
+    let hookfence = Hookfence::start("", &routes, &[("GH", SECRET)]);
+    let id = fresh_id();
+    assert_eq!(deliver_id(hookfence.addr, &id, b"{}").status, 502);
+    // The upstream comes up on that port: the sender's retry goes through.
+    let listener = std::net::TcpListener::bind(("127.0.0.1", dead)).expect("bind the upstream's port");
+    let served = thread::spawn(move || {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let (stream, _) = listener.accept().unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut length = 0;
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                length = v.trim().parse().unwrap();
+            }
+            if line == "\r\n" {
+                break;
+            }
+        }
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body).unwrap();
+        (&stream)
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nup")
+            .unwrap();
+        body
+    });
+    let retry = deliver_id(hookfence.addr, &id, b"{}");
+    assert_eq!((retry.status, retry.body_str()), (200, "up"));
+    assert_eq!(served.join().unwrap(), b"{}");
+}
+
+#[test]
+fn a_slow_redis_is_an_unavailable_store() {
+    let redis = RedisServer::start();
+    let upstream = Upstream::start(Behaviour::Respond(200));
+    let routes = format!(
+        "[dedup]\nbackend = \"redis\"\nurl = \"{}\"\ncommand_timeout = \"200ms\"\n{}\ndedup_policy = \"fail_closed\"\n",
+        redis.url(),
+        route(&upstream, "")
+    );
+    let hookfence = Hookfence::start("", &routes, &[("GH", SECRET)]);
+    assert_eq!(deliver_id(hookfence.addr, &fresh_id(), b"{}").status, 200);
+    // Redis busy for two seconds (DEBUG SLEEP blocks the server).
+    let sleeper = {
+        let port = redis.port;
+        thread::spawn(move || {
+            std::process::Command::new("redis-cli")
+                .args(["-p", &port.to_string(), "DEBUG", "SLEEP", "2"])
+                .output()
+                .unwrap()
+        })
+    };
+    thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    let refused = deliver_id(hookfence.addr, &fresh_id(), b"{}");
+    assert_eq!(refused.status, 503, "{}", refused.body_str());
+    assert!(refused.header("retry-after").is_some());
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "the command timeout bounds the wait"
+    );
+    sleeper.join().unwrap();
+    assert_eq!(
+        deliver_id(hookfence.addr, &fresh_id(), b"{}").status,
+        200,
+        "back to normal"
+    );
+    assert_eq!(upstream.requests().len(), 2);
+}
+
+#[test]
+fn reloads_during_traffic_lose_nothing() {
+    let upstream = Upstream::start(Behaviour::Respond(200));
+    let hookfence = start("", &upstream, "");
+    let stop = Arc::new(AtomicBool::new(false));
+    let senders: Vec<_> = (0..2)
+        .map(|_| {
+            let addr = hookfence.addr;
+            let stop = Arc::clone(&stop);
+            thread::spawn(move || {
+                let mut statuses = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    statuses.push(deliver_id(addr, &fresh_id(), b"{\"reload\":true}").status);
+                }
+                statuses
+            })
+        })
+        .collect();
+    for _ in 0..5 {
+        thread::sleep(Duration::from_millis(150));
+        hookfence.signal("HUP");
+    }
+    thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::Relaxed);
+    let statuses: Vec<u16> = senders.into_iter().flat_map(|h| h.join().unwrap()).collect();
+    assert!(statuses.len() > 10, "traffic flowed: {}", statuses.len());
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    assert_eq!(upstream.requests().len(), statuses.len());
+    let metrics = hookfence.admin_get("/metrics");
+    assert!(metrics
+        .body_str()
+        .contains(r#"hookfence_config_reloads_total{result="success"} 5"#));
+}
