@@ -18,14 +18,12 @@ use crate::state::Shared;
 /// `shutdown_grace` for in-flight deliveries) or SIGINT (immediate). Returns
 /// only if a listener cannot be set up.
 pub fn run(config: Config) -> Result<std::convert::Infallible, String> {
-    let mut conf = ServerConf {
+    let conf = ServerConf {
         threads: config.server.threads,
         grace_period_seconds: Some(config.server.shutdown_grace.as_secs()),
         graceful_shutdown_timeout_seconds: Some(5),
         ..ServerConf::default()
     };
-    // pingora keeps one pool per thread; a webhook proxy talks to few upstreams.
-    conf.upstream_keepalive_pool_size = 128;
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
 

@@ -115,7 +115,7 @@ fn failed_delivery_is_retried_then_deduplicated(dedup: &str) {
     assert_eq!(third.status, 200);
     assert_eq!(third.json(), json!({ "status": "duplicate" }));
     assert_eq!(upstream.requests().len(), 2);
-    assert_eq!(hookfence.wait_for_audit(3), ["forwarded", "forwarded", "duplicate"]);
+    assert_eq!(hookfence.wait_for_outcomes(3), ["duplicate", "forwarded", "forwarded"]);
 }
 
 #[test]

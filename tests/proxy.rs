@@ -513,7 +513,10 @@ upstream_timeout = "300ms"
         (504, serde_json::json!({ "error": "upstream timed out" }))
     );
     assert_eq!(hanging.requests().len(), 1);
-    assert_eq!(hookfence.wait_for_audit(2), vec!["upstream_error", "upstream_timeout"]);
+    assert_eq!(
+        hookfence.wait_for_outcomes(2),
+        vec!["upstream_error", "upstream_timeout"]
+    );
 }
 
 #[test]
@@ -568,7 +571,7 @@ fn keep_alive_serves_several_deliveries_on_one_connection() {
     let upstream = Upstream::start(Behaviour::Respond(200));
     let hookfence = start_github(&upstream, "");
     let mut client = Client::connect(hookfence.addr);
-    for i in 0..3 {
+    for i in 0..5 {
         let body = format!("delivery {i}");
         let sig = github_signature(SECRET.as_bytes(), body.as_bytes());
         let raw = format!(
@@ -580,7 +583,8 @@ fn keep_alive_serves_several_deliveries_on_one_connection() {
     // A forged one on the same connection is refused and the connection survives.
     let raw = "POST /hooks/github HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}";
     assert_eq!(client.send(raw.as_bytes()).response().status, 401);
-    assert_eq!(upstream.requests().len(), 3);
-    // hookfence reuses its upstream connection too.
-    assert_eq!(upstream.connections(), 1);
+    assert_eq!(upstream.requests().len(), 5);
+    // hookfence reuses its upstream connections too: idle ones are kept per
+    // worker thread (the harness runs two), so five deliveries need two at most.
+    assert!(upstream.connections() <= 2, "{} connections", upstream.connections());
 }

@@ -93,13 +93,13 @@ branches = ["main", "release/*"]
     assert_eq!(seen.len(), 2);
     assert_eq!(seen[1].body, push("release/2.1"));
     assert_eq!(
-        hookfence.wait_for_audit(5),
+        hookfence.wait_for_outcomes(5),
         [
             "filtered",
             "filtered",
-            "rejected_bad_signature",
             "forwarded",
-            "forwarded"
+            "forwarded",
+            "rejected_bad_signature"
         ]
     );
 }

@@ -1,22 +1,25 @@
-//! Forwarding a verified delivery: one request to the route's upstream over
-//! pingora's pooled connector, and the answer relayed to the client.
+//! Forwarding a verified delivery: one request to the route's upstream over a
+//! pooled connection ([`super::pool`]), and the answer relayed to the client.
 
+use std::io::IoSlice;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use bytes::Bytes;
-use pingora::connectors::http::Connector;
-use pingora::http::RequestHeader;
-use pingora::protocols::http::client::HttpSession as ClientSession;
+use http::Method;
+use pingora::protocols::http::v1::client::HttpSession as ClientSession;
 use pingora::protocols::http::ServerSession;
+use pingora::protocols::Stream;
 use pingora::upstreams::peer::HttpPeer;
-use pingora::ErrorType;
+use pingora::{ErrorType, RetryType};
+use tokio::io::AsyncWriteExt;
 
 use super::headers;
+use super::pool::UpstreamPool;
 use crate::config::{Route, Upstream};
 
 /// How long an idle upstream connection stays in the pool.
-const UPSTREAM_IDLE: Duration = Duration::from_secs(60);
+pub const UPSTREAM_IDLE: Duration = Duration::from_secs(60);
 /// A pooled connection the upstream closed meanwhile fails on first use;
 /// such a failure (and only such) is retried, on another connection.
 const MAX_ATTEMPTS: usize = 3;
@@ -62,35 +65,37 @@ pub struct Answer {
     upstream: Box<ClientSession>,
     peer: HttpPeer,
     pub status: u16,
+    /// A HEAD request: the answer has no body whatever its headers say.
+    head: bool,
 }
 
 /// Sends the delivery upstream and reads the response header.
 pub async fn send(
-    connector: &Connector,
+    pool: &UpstreamPool,
     session: &ServerSession,
     route: &Route,
     body: Bytes,
 ) -> Result<Answer, ForwardError> {
     let client_ip = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
-    let request =
-        headers::upstream_request(session.req_header(), route, &body, client_ip).map_err(ForwardError::Unreachable)?;
+    let raw_header = session
+        .as_http1()
+        .map(|h1| h1.get_headers_raw_bytes())
+        .ok_or_else(|| ForwardError::Unreachable(pingora::Error::new_str("only HTTP/1 requests are forwarded")))?;
+    let request = session.req_header();
+    let head = request.method == Method::HEAD;
+    // Serialised once; each attempt writes the same bytes.
+    let wire = headers::upstream_request(request, &raw_header, route, &body, client_ip).freeze();
     let peer = peer(&route.upstream, route).await?;
-
     let mut attempt = 0;
     let upstream = loop {
         attempt += 1;
-        let (mut upstream, reused) = connector
-            .get_http_session(&peer)
-            .await
-            .map_err(ForwardError::upstream)?;
-        // The connector applies only the connect timeouts; reads and writes
-        // are bounded per session.
-        upstream.set_read_timeout(Some(route.limits.upstream_timeout));
-        upstream.set_write_timeout(Some(route.limits.upstream_timeout));
-        match exchange(&mut upstream, &request, &body).await {
-            Ok(()) => break upstream,
-            Err(mut e) => {
-                upstream.shutdown().await;
+        let (upstream, reused) = pool.checkout(&peer).await.map_err(ForwardError::upstream)?;
+        match exchange(upstream, &wire, &body, route.limits.upstream_timeout).await {
+            Ok(upstream) => break upstream,
+            Err((mut e, upstream)) => {
+                if let Some(mut upstream) = upstream {
+                    upstream.shutdown().await;
+                }
                 e.retry.decide_reuse(reused);
                 if !(e.retry() && attempt < MAX_ATTEMPTS) {
                     return Err(ForwardError::upstream(e));
@@ -99,7 +104,7 @@ pub async fn send(
         }
     };
 
-    let Some(status) = upstream.response_header().map(|h| h.status.as_u16()) else {
+    let Some(status) = upstream.resp_header().map(|h| h.status.as_u16()) else {
         return Err(ForwardError::Unreachable(pingora::Error::new_str(
             "upstream sent no response header",
         )));
@@ -108,19 +113,21 @@ pub async fn send(
         upstream: Box::new(upstream),
         peer,
         status,
+        head,
     })
 }
 
 impl Answer {
     /// Relays the answer to the client and returns the upstream connection
     /// to the pool if both sides finished cleanly.
-    pub async fn relay(self, connector: &Connector, session: &mut ServerSession) -> Result<Relayed, ForwardError> {
+    pub async fn relay(self, pool: &UpstreamPool, session: &mut ServerSession) -> Result<Relayed, ForwardError> {
         let Answer {
             mut upstream,
             peer,
             status,
+            head,
         } = self;
-        let Some(answer) = upstream.response_header() else {
+        let Some(answer) = upstream.resp_header() else {
             return Err(ForwardError::Unreachable(pingora::Error::new_str(
                 "upstream sent no response header",
             )));
@@ -130,11 +137,21 @@ impl Answer {
             .write_response_header(Box::new(response))
             .await
             .map_err(|error| ForwardError::Downstream { status, error })?;
+        if head {
+            // Nothing follows a HEAD answer; the connection is not reused,
+            // as pingora's reader cannot know the request was HEAD.
+            upstream.shutdown().await;
+            let complete = session.finish_body().await.is_ok();
+            return Ok(Relayed { status, complete });
+        }
         let complete = relay_body(&mut upstream, session).await;
         if complete {
-            connector
-                .release_http_session(*upstream, &peer, Some(UPSTREAM_IDLE))
-                .await;
+            // `respect_keepalive` + `reuse` keep the connection only if the
+            // answer was framed, complete, and not marked `Connection: close`.
+            upstream.respect_keepalive();
+            if let Some(stream) = upstream.reuse().await {
+                pool.checkin(&peer, stream);
+            }
         } else {
             upstream.shutdown().await;
         }
@@ -143,23 +160,68 @@ impl Answer {
 }
 
 /// Sends the request and reads the (final, non-1xx) response header.
-async fn exchange(upstream: &mut ClientSession, request: &RequestHeader, body: &Bytes) -> pingora::Result<()> {
-    upstream.write_request_header(Box::new(request.clone())).await?;
-    upstream.write_request_body(body.clone(), true).await?;
-    upstream.finish_request_body().await?;
+///
+/// The serialised header and the body leave in one vectored write (one
+/// syscall, one segment for small deliveries, no copy of the body); pingora's
+/// client would write and flush the header on its own, waking the upstream
+/// twice per delivery. pingora's client session then reads the answer.
+async fn exchange(
+    mut stream: Stream,
+    wire: &[u8],
+    body: &Bytes,
+    timeout: Duration,
+) -> Result<ClientSession, (Box<pingora::Error>, Option<ClientSession>)> {
+    if let Err(e) = write_request(&mut stream, wire, body, timeout).await {
+        return Err((e, None));
+    }
+    let mut upstream = ClientSession::new(stream);
+    // The connection was made with the connect timeout; reads are bounded here.
+    upstream.read_timeout = Some(timeout);
     loop {
-        upstream.read_response_header().await?;
-        let informational = upstream.response_header().is_some_and(|h| h.status.is_informational());
-        if !informational {
-            return Ok(());
+        if let Err(e) = upstream.read_response().await {
+            return Err((e, Some(upstream)));
         }
+        let informational = upstream.resp_header().is_some_and(|h| h.status.is_informational());
+        if !informational {
+            return Ok(upstream);
+        }
+    }
+}
+
+/// Writes `header` and `body` with vectored writes, then flushes, within `timeout`.
+async fn write_request(stream: &mut Stream, header: &[u8], body: &[u8], timeout: Duration) -> pingora::Result<()> {
+    let write = async {
+        let (mut header, mut body) = (header, body);
+        while !header.is_empty() || !body.is_empty() {
+            let written = stream
+                .write_vectored(&[IoSlice::new(header), IoSlice::new(body)])
+                .await?;
+            if written == 0 {
+                return Err(std::io::Error::from(std::io::ErrorKind::WriteZero));
+            }
+            let from_header = written.min(header.len());
+            header = &header[from_header..];
+            body = &body[written - from_header..];
+        }
+        stream.flush().await
+    };
+    match tokio::time::timeout(timeout, write).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => {
+            let mut error = pingora::Error::because(ErrorType::WriteError, "writing the request", e);
+            // A pooled connection the upstream closed fails here first: worth
+            // one more try on a fresh connection, like pingora's own writes.
+            error.retry = RetryType::ReusedOnly;
+            Err(error)
+        }
+        Err(_) => Err(pingora::Error::explain(ErrorType::WriteTimedout, "writing the request")),
     }
 }
 
 /// Streams the upstream's body to the client; `false` if either side broke.
 async fn relay_body(upstream: &mut ClientSession, session: &mut ServerSession) -> bool {
     loop {
-        match upstream.read_response_body().await {
+        match upstream.read_body_bytes().await {
             Ok(Some(chunk)) => {
                 if session.write_response_body(chunk, false).await.is_err() {
                     return false;

@@ -6,13 +6,14 @@
 //! #349 and #575; its retry buffer keeps only 64 KiB). hookfence must hold the
 //! whole body and verify it before the upstream sees a single byte — not even a
 //! connection — so it reads the request with pingora's server session and
-//! forwards it with pingora's pooled connector ([`forward`]).
+//! forwards it over pooled upstream connections ([`forward`], [`pool`]).
 
 mod admission;
 mod body;
 mod claim;
 mod forward;
 mod headers;
+mod pool;
 
 pub use admission::{BodyBudget, ConcurrencyLimit};
 pub use claim::LazyDedup;
@@ -24,7 +25,6 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
 use pingora::apps::{HttpPersistentSettings, HttpServerApp, ReusedHttpStream};
-use pingora::connectors::http::Connector;
 use pingora::http::ResponseHeader;
 use pingora::protocols::http::ServerSession;
 use pingora::server::ShutdownWatch;
@@ -43,18 +43,19 @@ use crate::verify::Delivery;
 use body::BodyError;
 use claim::{Claim, Gate};
 use forward::ForwardError;
+use pool::UpstreamPool;
 
 /// The pingora application serving the public listener(s).
 pub struct HookfenceApp {
     shared: Arc<Shared>,
-    connector: Connector,
+    pool: UpstreamPool,
 }
 
 impl HookfenceApp {
     pub fn new(shared: Arc<Shared>) -> Self {
         Self {
             shared,
-            connector: Connector::new(None),
+            pool: UpstreamPool::new(forward::UPSTREAM_IDLE),
         }
     }
 }
@@ -236,13 +237,13 @@ impl HookfenceApp {
         claim: Option<Claim<'_>>,
     ) -> Ending {
         let forwarding = Instant::now();
-        let answer = forward::send(&self.connector, session, route, body).await;
+        let answer = forward::send(&self.pool, session, route, body).await;
         if let Some(claim) = claim {
             let delivered = answer.as_ref().is_ok_and(|a| (200..300).contains(&a.status));
             claim.settle(delivered, record).await;
         }
         let relayed = match answer {
-            Ok(answer) => answer.relay(&self.connector, session).await,
+            Ok(answer) => answer.relay(&self.pool, session).await,
             Err(e) => Err(e),
         };
         record.upstream_duration = Some(forwarding.elapsed());

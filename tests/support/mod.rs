@@ -485,6 +485,15 @@ impl Hookfence {
             .collect()
     }
 
+    /// The outcomes of the first `n` audit records, sorted: records are
+    /// written after each answer by whichever thread served it, so their
+    /// order in the log need not be the order of the requests.
+    pub fn wait_for_outcomes(&self, n: usize) -> Vec<String> {
+        let mut outcomes = self.wait_for_audit(n);
+        outcomes.sort();
+        outcomes
+    }
+
     /// Waits (bounded) for `n` audit records: a record is written just after
     /// the response, so a test that has its response may be a moment early.
     pub fn wait_for_audit(&self, n: usize) -> Vec<String> {
