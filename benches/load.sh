@@ -134,7 +134,7 @@ url = \"redis://127.0.0.1:$REDIS_PORT\"" "$GITHUB" ;;
 done
 
 # Memory with 1000 concurrent 64 KiB deliveries (verifying, memory dedup).
-ulimit -n 65536 2>/dev/null || true
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true   # 1000 client + 1000 upstream sockets
 body=$(body_file 65536)
 start_hookfence thousand "" "$GITHUB"
 result=$(run_wrk "http://127.0.0.1:$HF_PORT/hooks/bench" "$body" 1000)

@@ -33,8 +33,30 @@ impl Secret {
     pub fn token_matches(&self, presented: &[u8]) -> bool {
         let expected = Sha256::digest(&self.0);
         let presented = Sha256::digest(presented);
-        expected.ct_eq(&presented).into()
+        constant_time_eq(&expected, &presented)
     }
+}
+
+/// Whether `a` and `b` hold the same bytes, in time that depends only on
+/// their lengths (which are public: a MAC's length is its algorithm's).
+///
+/// The bytes are folded into one difference word eight at a time, then
+/// `subtle` decides on it: `subtle`'s slice comparison puts an optimisation
+/// barrier on every byte, which cost a sixth of a 1 KiB verification.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let (a_words, a_rest) = a.as_chunks::<8>();
+    let (b_words, b_rest) = b.as_chunks::<8>();
+    let mut difference = 0u64;
+    for (x, y) in a_words.iter().zip(b_words) {
+        difference |= u64::from_ne_bytes(*x) ^ u64::from_ne_bytes(*y);
+    }
+    for (x, y) in a_rest.iter().zip(b_rest) {
+        difference |= u64::from(x ^ y);
+    }
+    difference.ct_eq(&0).into()
 }
 
 impl std::fmt::Debug for Secret {
@@ -52,6 +74,26 @@ mod tests {
         let s = Secret::new(b"hunter2".to_vec());
         assert_eq!(format!("{s:?}"), "Secret(<redacted>)");
         assert!(!format!("{:?}", vec![s]).contains("hunter2"));
+    }
+
+    #[test]
+    fn constant_time_equality() {
+        assert!(constant_time_eq(b"", b""));
+        assert!(constant_time_eq(b"0123456789abcdefXYZ", b"0123456789abcdefXYZ"));
+        assert!(
+            !constant_time_eq(b"0123456789abcdefXYZ", b"0123456789abcdefXYz"),
+            "tail byte"
+        );
+        assert!(
+            !constant_time_eq(b"0123456789abcdefXYZ", b"1123456789abcdefXYZ"),
+            "first word"
+        );
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+        for i in 0..32 {
+            let mut b = [7u8; 32];
+            b[i] ^= 0x80;
+            assert!(!constant_time_eq(&[7u8; 32], &b), "byte {i}");
+        }
     }
 
     #[test]

@@ -3,6 +3,9 @@
 
 use std::sync::Arc;
 
+use pingora::listeners::tls::TlsSettings;
+use pingora::listeners::ListenerConfig;
+use pingora::protocols::l4::stream::L4BufferSettings;
 use pingora::server::configuration::ServerConf;
 use pingora::server::Server;
 use pingora::services::background::background_service;
@@ -13,6 +16,15 @@ use crate::config::Config;
 use crate::proxy::HookfenceApp;
 use crate::reload::ReloadOnHangup;
 use crate::state::Shared;
+
+/// Public connections read straight from the socket: pingora's default
+/// 64 KiB read buffer per connection would hold a second copy of each body
+/// while it is read (pingora parses headers into its own buffer either way),
+/// a third of the memory with many concurrent deliveries (BENCHMARKS.md).
+const L4_BUFFERS: L4BufferSettings = L4BufferSettings {
+    read: Some(0),
+    write: None,
+};
 
 /// Runs hookfence until SIGTERM (graceful: pingora stops accepting and waits
 /// `shutdown_grace` for in-flight deliveries) or SIGINT (immediate). Returns
@@ -32,15 +44,19 @@ pub fn run(config: Config) -> Result<std::convert::Infallible, String> {
 
     let mut public = Service::new("hookfence".to_owned(), HookfenceApp::new(Arc::clone(&shared)));
     for address in &settings.listen {
-        public.add_tcp(address);
+        public.add_listener(ListenerConfig::tcp(address.as_str()).l4_buffer(L4_BUFFERS));
         tracing::info!(%address, "listening (http)");
     }
     if let Some(tls) = &settings.tls {
         for address in &tls.listen {
             let (cert, key) = (tls.cert.to_string_lossy(), tls.key.to_string_lossy());
-            public
-                .add_tls(address, &cert, &key)
-                .map_err(|e| format!("TLS listener {address}: {e}"))?;
+            let certificate =
+                TlsSettings::intermediate(&cert, &key).map_err(|e| format!("TLS listener {address}: {e}"))?;
+            public.add_listener(
+                ListenerConfig::tcp(address.as_str())
+                    .tls(certificate)
+                    .l4_buffer(L4_BUFFERS),
+            );
             tracing::info!(%address, "listening (https)");
         }
     }

@@ -101,7 +101,7 @@ pub async fn read_body(
     // send it.
     if let Some(len) = declared {
         lease
-            .grow_to(len, Instant::now() + BUDGET_WAIT)
+            .grow_to(held_for(len), Instant::now() + BUDGET_WAIT)
             .await
             .map_err(|_| BodyError::Overloaded)?;
     }
@@ -112,6 +112,17 @@ pub async fn read_body(
         Ok(result) => result,
         Err(_) => Err(BodyError::Timeout),
     }
+}
+
+/// pingora reads a body through a read buffer of its own (64 KiB at most,
+/// never more than the body) and copies each chunk out of it.
+const PINGORA_READ_BUFFER: u64 = 64 * 1024;
+
+/// Memory a body of `len` bytes occupies while it is read: our buffer plus
+/// pingora's read buffer. This is what the lease covers, so the budget
+/// bounds real memory.
+fn held_for(len: u64) -> u64 {
+    len + len.min(PINGORA_READ_BUFFER)
 }
 
 /// Reads the body chunks. One chunk is kept as it came; several are
@@ -125,6 +136,9 @@ async fn gather(
 ) -> Result<Bytes, BodyError> {
     let mut body = Gathered::Empty;
     let mut total: u64 = 0;
+    // The buffer size the lease covers: the declared length, or for a
+    // chunked body a doubling ahead of what arrived.
+    let mut capacity = declared.unwrap_or(0);
     while let Some(chunk) = session.read_request_body().await.map_err(BodyError::Client)? {
         total += chunk.len() as u64;
         if total > max {
@@ -133,26 +147,25 @@ async fn gather(
         if declared.is_some_and(|len| total > len) {
             return Err(BodyError::BadFraming("body longer than Content-Length"));
         }
-        // Keep the lease ahead of the memory the body will occupy.
-        if total > lease.bytes() {
-            let target = total.max(lease.bytes().saturating_mul(2)).max(MIN_GROWTH).min(max);
+        if total > capacity {
+            capacity = total.max(capacity.saturating_mul(2)).max(MIN_GROWTH).min(max);
             lease
-                .grow_to(target, Instant::now() + BUDGET_WAIT)
+                .grow_to(held_for(capacity), Instant::now() + BUDGET_WAIT)
                 .await
                 .map_err(|_| BodyError::Overloaded)?;
         }
-        let leased = usize::try_from(lease.bytes()).unwrap_or(usize::MAX);
+        let capacity = usize::try_from(capacity).unwrap_or(usize::MAX);
         body = match body {
             Gathered::Empty => Gathered::One(chunk),
             Gathered::One(head) => {
-                let mut buf = BytesMut::with_capacity(leased.max(head.len() + chunk.len()));
+                let mut buf = BytesMut::with_capacity(capacity.max(head.len() + chunk.len()));
                 buf.extend_from_slice(&head);
                 buf.extend_from_slice(&chunk);
                 Gathered::Many(buf)
             }
             Gathered::Many(mut buf) => {
                 if buf.len() + chunk.len() > buf.capacity() {
-                    buf.reserve(leased.saturating_sub(buf.len()).max(chunk.len()));
+                    buf.reserve(capacity.saturating_sub(buf.len()).max(chunk.len()));
                 }
                 buf.extend_from_slice(&chunk);
                 Gathered::Many(buf)

@@ -12,10 +12,9 @@ use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha1::Sha1;
 use sha2::{Sha256, Sha512};
-use subtle::ConstantTimeEq;
 
 use super::encoding::{KeyEncoding, MAX_SIGNATURE};
-use crate::secret::Secret;
+use crate::secret::{constant_time_eq, Secret};
 
 /// Hands the signed bytes, in order, to its callback.
 pub type Feed<'f> = &'f dyn Fn(&mut dyn FnMut(&[u8]));
@@ -94,7 +93,7 @@ impl Algorithm {
                 // An empty output (Ed25519 has none) or candidate never matches.
                 presented
                     .iter()
-                    .any(|candidate| !candidate.is_empty() && bool::from(expected.as_bytes().ct_eq(candidate)))
+                    .any(|candidate| !candidate.is_empty() && constant_time_eq(expected.as_bytes(), candidate))
             }),
         }
     }

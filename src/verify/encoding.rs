@@ -29,14 +29,7 @@ impl Encoding {
     /// longer than any signature.
     pub fn decode<'o>(self, text: &[u8], out: &'o mut [u8; MAX_SIGNATURE]) -> Option<&'o [u8]> {
         let len = match self {
-            Encoding::Hex => {
-                let len = text.len() / 2;
-                if !text.len().is_multiple_of(2) || len > out.len() {
-                    return None;
-                }
-                hex::decode_to_slice(text, &mut out[..len]).ok()?;
-                len
-            }
+            Encoding::Hex => decode_hex(text, out)?,
             Encoding::Base64 => STANDARD.decode_slice(text, out).ok()?,
             Encoding::Base64url => URL_SAFE.decode_slice(text, out).ok()?,
         };
@@ -58,6 +51,39 @@ const LENIENT_BASE64: GeneralPurpose = GeneralPurpose::new(
     &alphabet::STANDARD,
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
+
+/// Hex digit values; 0xFF marks a byte that is not a hex digit.
+static HEX_VALUES: [u8; 256] = {
+    let mut table = [0xFF; 256];
+    let mut i = 0;
+    while i < 10 {
+        table[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        table[b'a' as usize + i] = 10 + i as u8;
+        table[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    table
+};
+
+/// Hex (either case) into `out`, without a branch per digit: an invalid
+/// digit's 0xFF sets bits no valid digit has, checked once at the end.
+fn decode_hex(text: &[u8], out: &mut [u8; MAX_SIGNATURE]) -> Option<usize> {
+    let len = text.len() / 2;
+    if !text.len().is_multiple_of(2) || len > out.len() {
+        return None;
+    }
+    let mut invalid = 0u8;
+    for (pair, byte) in text.chunks_exact(2).zip(out.iter_mut()) {
+        let (high, low) = (HEX_VALUES[usize::from(pair[0])], HEX_VALUES[usize::from(pair[1])]);
+        invalid |= high | low;
+        *byte = (high << 4) | (low & 0x0F);
+    }
+    (invalid < 16).then_some(len)
+}
 
 /// How a configured key is written: most providers hand out a text secret
 /// that is used as-is; Standard Webhooks hands out `whsec_<base64>`, and
@@ -119,6 +145,17 @@ mod tests {
         assert_eq!(Encoding::Hex.decode(b"0aFf", &mut buf), Some(&[0x0a, 0xff][..]));
         assert_eq!(Encoding::Hex.decode(b"0aF", &mut buf), None);
         assert_eq!(Encoding::Hex.decode(b"zz", &mut buf), None);
+        assert_eq!(Encoding::Hex.decode(b"0g", &mut buf), None);
+        assert_eq!(Encoding::Hex.decode(b"/0", &mut buf), None, "the byte before '0'");
+        let all: Vec<u8> = (0..=255).collect();
+        assert_eq!(
+            Encoding::Hex.decode(hex::encode(&all[..64]).as_bytes(), &mut buf),
+            Some(&all[..64])
+        );
+        assert_eq!(
+            Encoding::Hex.decode(hex::encode_upper(&all[192..]).as_bytes(), &mut buf),
+            Some(&all[192..])
+        );
         assert_eq!(
             Encoding::Hex.decode(&[b'a'; 130], &mut buf),
             None,

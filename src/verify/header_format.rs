@@ -7,7 +7,7 @@
 
 /// At most this many signatures are considered in one header. Senders list
 /// one per active secret (two during a rotation); more is an attack on CPU.
-pub const MAX_CANDIDATES: usize = 8;
+pub const MAX_CANDIDATES: usize = 4;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HeaderFormat {

@@ -9,7 +9,6 @@
 
 use http::header::HeaderName;
 use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
 use super::algorithm::Algorithm;
 use super::encoding::{Encoding, MAX_SIGNATURE};
@@ -17,7 +16,7 @@ use super::header_format::{HeaderFormat, MAX_CANDIDATES};
 use super::template::{sorted_form_params, Inputs, Part, SignedContent};
 use super::timestamp::{SignedTimestamp, TimestampSource};
 use super::{single_header, Delivery, Location, Rejection};
-use crate::secret::Secret;
+use crate::secret::{constant_time_eq, Secret};
 
 /// A signature over (parts of) the delivery.
 #[derive(Debug, Clone)]
@@ -44,6 +43,8 @@ impl SignatureScheme {
         let malformed = || Rejection::Malformed(Location::Header(self.header.clone()));
         let parsed = self.format.parse(value).map_err(|_| malformed())?;
         let inputs = self.inputs(delivery, parsed.timestamp)?;
+        // Read once: the replay check below looks at the same text.
+        let timestamp_text = inputs.timestamp;
 
         // Decode every candidate once, on the stack; undecodable ones can
         // never match, and a header with no decodable one is malformed.
@@ -80,7 +81,7 @@ impl SignatureScheme {
         self.check_body_digest(delivery)?;
         // Checked after the signature, so `stale timestamp` always means a
         // genuine delivery replayed (or a clock problem), never a forgery.
-        self.check_replay(delivery, parsed.timestamp)
+        self.check_replay(delivery, timestamp_text)
     }
 
     /// Gathers what the template needs from the delivery.
@@ -129,14 +130,15 @@ impl SignatureScheme {
         }
     }
 
-    fn check_replay(&self, delivery: &Delivery<'_>, header_timestamp: Option<&[u8]>) -> Result<(), Rejection> {
+    /// `text` is the signed timestamp as sent, for header and signature-field
+    /// sources (the template always signs those; see `spec`).
+    fn check_replay(&self, delivery: &Delivery<'_>, text: &[u8]) -> Result<(), Rejection> {
         let Some(window) = self.timestamp.as_ref().filter(|t| t.tolerance.is_some()) else {
             return Ok(());
         };
         let at = match &window.source {
             TimestampSource::BodyJson(pointer) => body_timestamp(delivery.body, pointer, window)?,
             TimestampSource::Header(_) | TimestampSource::SignatureHeader => {
-                let text = self.timestamp_text(delivery, header_timestamp)?;
                 window.format.parse(text).ok_or_else(|| {
                     let location = match &window.source {
                         TimestampSource::Header(name) => name.clone(),
@@ -171,7 +173,7 @@ impl SignatureScheme {
             .decode(presented.as_bytes(), &mut buf)
             .ok_or(Rejection::BadSignature)?;
         let actual = Sha256::digest(delivery.body);
-        if bool::from(actual.as_slice().ct_eq(presented)) {
+        if constant_time_eq(actual.as_slice(), presented) {
             Ok(())
         } else {
             Err(Rejection::BadSignature)
