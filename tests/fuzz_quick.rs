@@ -1,0 +1,119 @@
+//! A short fuzzing pass in the test suite (the full one is scripts/fuzz.sh):
+//! the signature-header parsers, every preset, the config parser and route
+//! matching on arbitrary input never panic, and nothing forged verifies.
+
+use std::path::Path;
+use std::time::{Duration, UNIX_EPOCH};
+
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use proptest::prelude::*;
+
+use hookfence::config::Config;
+use hookfence::routing::{PathPattern, Routable, RouteMatch, RouteTable};
+use hookfence::verify::header_format::HeaderFormat;
+use hookfence::verify::presets::{Preset, PRESETS};
+use hookfence::verify::{Delivery, Location};
+
+fn key_text(preset: &Preset) -> &'static str {
+    match preset.name {
+        "standard-webhooks" | "svix" | "gitlab-signed" => "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        "discord" => "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a",
+        _ => "quick-fuzz-secret",
+    }
+}
+
+/// Header values as senders and attackers write them: signature-ish text
+/// as well as raw bytes.
+fn header_value() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        "(sha1=|sha256=|v0=|v1=|v1,|t=[0-9]{1,12},v1=|ts=[0-9]{1,10};h1=)?[0-9a-fA-F+/=]{0,130}"
+            .prop_map(String::into_bytes),
+        "[ -~]{0,200}".prop_map(String::into_bytes),
+        proptest::collection::vec(any::<u8>(), 0..200),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn forged_deliveries_never_verify(preset in 0..PRESETS.len(), value in header_value(),
+                                      query in "[ -~]{0,60}", body in proptest::collection::vec(any::<u8>(), 0..300)) {
+        let preset = &PRESETS[preset];
+        let verifier = preset.verifier(true).unwrap();
+        let keys = [preset.key(key_text(preset)).unwrap()];
+        let mut headers = HeaderMap::new();
+        if let Ok(value) = HeaderValue::from_bytes(&value) {
+            for scheme in verifier.schemes() {
+                if let Location::Header(name) = scheme.location() {
+                    headers.append(name, value.clone());
+                }
+            }
+            for name in ["x-slack-request-timestamp", "webhook-id", "webhook-timestamp", "x-signature-timestamp",
+                         "twitch-eventsub-message-id", "twitch-eventsub-message-timestamp", "x-zm-request-timestamp"] {
+                headers.insert(HeaderName::from_static(name), value.clone());
+            }
+        }
+        let delivery = Delivery {
+            headers: &headers,
+            query: Some(&query),
+            url: Some("https://hooks.example.com/quick"),
+            body: &body,
+            now: UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+        };
+        prop_assert!(verifier.verify(&delivery, &keys).is_err(), "{} verified a forged delivery", preset.name);
+    }
+
+    #[test]
+    fn signature_header_layouts_parse_anything(value in proptest::collection::vec(any::<u8>(), 0..300)) {
+        for format in [
+            HeaderFormat::Single { prefix: "sha256=".into() },
+            HeaderFormat::List { separator: ' ', prefix: "v1,".into() },
+            HeaderFormat::Pairs { separator: ',', signature_key: "v1".into(), timestamp_key: Some("t".into()) },
+        ] {
+            if let Ok(parsed) = format.parse(&value) {
+                prop_assert!(!parsed.candidates().is_empty());
+                for candidate in parsed.candidates() {
+                    prop_assert!(candidate.len() <= value.len());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_config_parser_reports_errors_with_the_file(text in "[ -~\n]{0,400}", mutation in 0usize..400) {
+        // Arbitrary text, and a valid config with one byte replaced.
+        let valid = "[server]\nlisten = \"127.0.0.1:8080\"\n[[routes]]\nname = \"g\"\npath = \"/g\"\nupstream = \"http://127.0.0.1:1\"\nprovider = \"github\"\nsecrets = [\"env:S\"]\n";
+        let mut mutated = valid.as_bytes().to_vec();
+        let at = mutation % mutated.len();
+        mutated[at] = text.as_bytes().first().copied().unwrap_or(b'#');
+        for source in [text.clone(), String::from_utf8_lossy(&mutated).into_owned()] {
+            if let Err(errors) = Config::parse(Path::new("quick.toml"), &source, &|_| Some("secret".into())) {
+                prop_assert!(!errors.0.is_empty());
+                for error in &errors.0 {
+                    prop_assert!(error.to_string().starts_with("quick.toml"), "{}", error);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn route_matching_never_matches_dot_segments(patterns in proptest::collection::vec("(/([a-z]{1,3}|\\{[a-z]\\}|\\*|\\.|\\.\\.)){1,4}", 0..6),
+                                                  path in "(/([a-z]{1,3}|\\.|\\.\\.|%2[eE]|%2[eE]%2[eE])){0,5}") {
+        struct Route(PathPattern, Vec<Method>);
+        impl Routable for Route {
+            fn pattern(&self) -> &PathPattern { &self.0 }
+            fn methods(&self) -> &[Method] { &self.1 }
+        }
+        let routes: Vec<Route> = patterns.iter().filter_map(|p| PathPattern::parse(p).ok()).map(|p| Route(p, vec![Method::POST])).collect();
+        if let Ok(table) = RouteTable::new(routes) {
+            if let RouteMatch::Found { .. } = table.find(&Method::POST, &path) {
+                let dotted = path.split('/').any(|s| {
+                    let s = s.to_ascii_lowercase().replace("%2e", ".");
+                    s == "." || s == ".."
+                });
+                prop_assert!(!dotted, "{} matched", path);
+            }
+        }
+    }
+}
