@@ -348,7 +348,7 @@ upstream_timeout = "3s"
     while started.elapsed() < duration {
         ticker.tick().await;
         n += 1;
-        let forged = n % 10 == 0;
+        let forged = n.is_multiple_of(10);
         let id = format!("{}-{n}", if forged { "forged" } else { "soak" });
         tally.sent.fetch_add(1, Ordering::Relaxed);
         senders.push(tokio::spawn(deliver(addr, id, forged, until, Arc::clone(&tally))));
