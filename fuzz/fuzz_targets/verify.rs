@@ -21,11 +21,17 @@ fn key_text(preset: &hookfence::verify::presets::Preset) -> &'static str {
 
 fuzz_target!(|data: &[u8]| {
     // Layout: [preset index][value length][header value][query length][query][body...]
-    let Some((&which, rest)) = data.split_first() else { return };
+    let Some((&which, rest)) = data.split_first() else {
+        return;
+    };
     let preset = &PRESETS[usize::from(which) % PRESETS.len()];
-    let Some((&value_len, rest)) = rest.split_first() else { return };
+    let Some((&value_len, rest)) = rest.split_first() else {
+        return;
+    };
     let (value, rest) = rest.split_at(usize::from(value_len).min(rest.len()));
-    let Some((&query_len, rest)) = rest.split_first() else { return };
+    let Some((&query_len, rest)) = rest.split_first() else {
+        return;
+    };
     let (query, body) = rest.split_at(usize::from(query_len).min(rest.len()));
 
     let verifier = preset.verifier(true).expect("presets build");
@@ -38,9 +44,17 @@ fuzz_target!(|data: &[u8]| {
                 headers.append(name, value.clone());
             }
         }
-        for name in ["x-slack-request-timestamp", "webhook-id", "webhook-timestamp", "svix-id", "svix-timestamp",
-            "x-signature-timestamp", "twitch-eventsub-message-id", "twitch-eventsub-message-timestamp",
-            "x-zm-request-timestamp"] {
+        for name in [
+            "x-slack-request-timestamp",
+            "webhook-id",
+            "webhook-timestamp",
+            "svix-id",
+            "svix-timestamp",
+            "x-signature-timestamp",
+            "twitch-eventsub-message-id",
+            "twitch-eventsub-message-timestamp",
+            "x-zm-request-timestamp",
+        ] {
             headers.insert(HeaderName::from_static(name), value.clone());
         }
     }
@@ -52,5 +66,9 @@ fuzz_target!(|data: &[u8]| {
         body,
         now: UNIX_EPOCH + Duration::from_secs(1_700_000_000),
     };
-    assert!(verifier.verify(&delivery, &keys).is_err(), "{}: a forged delivery verified", preset.name);
+    assert!(
+        verifier.verify(&delivery, &keys).is_err(),
+        "{}: a forged delivery verified",
+        preset.name
+    );
 });
