@@ -9,6 +9,7 @@
 //! refused.
 
 use std::cmp::Ordering;
+use std::collections::HashMap;
 
 use http::Method;
 
@@ -88,28 +89,6 @@ impl PathPattern {
         })
     }
 
-    /// Matches a request path (no query), returning the parameter values in order.
-    fn matches<'p>(&self, path: &'p str) -> Option<Vec<&'p str>> {
-        let rest = path.strip_prefix('/')?;
-        let mut parts = rest.split('/');
-        let mut params = Vec::new();
-        for segment in &self.segments {
-            match segment {
-                Segment::Wildcard => return parts.next().filter(|p| !p.is_empty()).map(|_| params),
-                Segment::Literal(lit) => {
-                    if parts.next()? != lit {
-                        return None;
-                    }
-                }
-                Segment::Param(_) => {
-                    let value = parts.next().filter(|p| !p.is_empty())?;
-                    params.push(value);
-                }
-            }
-        }
-        parts.next().is_none().then_some(params)
-    }
-
     /// Whether some path matches both patterns.
     fn overlaps(&self, other: &Self) -> bool {
         let (a, b) = (&self.segments, &other.segments);
@@ -147,10 +126,74 @@ pub trait Routable {
     fn methods(&self) -> &[Method];
 }
 
-/// Routes ordered most specific first, so the first match is the right one.
+/// Routes ordered most specific first, kept in a tree of path segments.
+///
+/// Matching walks the tree from the left, trying at each segment the literal
+/// child, then the parameter, then a wildcard: that is the specificity order,
+/// so the first route found (whose methods allow the request) is the right
+/// one, and the cost grows with the path's length, not the number of routes.
 #[derive(Debug)]
 pub struct RouteTable<R> {
     routes: Vec<R>,
+    root: Node,
+}
+
+/// One position in the segment tree.
+#[derive(Debug, Default)]
+struct Node {
+    literal: HashMap<String, Node>,
+    param: Option<Box<Node>>,
+    /// Routes whose pattern ends with `*` here.
+    wildcard: Vec<usize>,
+    /// Routes whose pattern ends here.
+    end: Vec<usize>,
+}
+
+impl Node {
+    fn insert(&mut self, segments: &[Segment], route: usize) {
+        match segments.split_first() {
+            None => self.end.push(route),
+            Some((Segment::Wildcard, _)) => self.wildcard.push(route),
+            Some((Segment::Param(_), rest)) => self.param.get_or_insert_default().insert(rest, route),
+            Some((Segment::Literal(literal), rest)) => {
+                self.literal.entry(literal.clone()).or_default().insert(rest, route)
+            }
+        }
+    }
+
+    /// Visits the routes matching `rest` (the path after this node, `None`
+    /// once it is consumed) in specificity order, with their parameter
+    /// values, until `visit` accepts one.
+    fn walk<'p>(
+        &self,
+        rest: Option<&'p str>,
+        params: &mut Vec<&'p str>,
+        visit: &mut dyn FnMut(usize, &[&'p str]) -> bool,
+    ) -> bool {
+        let Some(rest) = rest else {
+            return self.end.iter().any(|&route| visit(route, params));
+        };
+        let (segment, next) = match rest.split_once('/') {
+            Some((segment, next)) => (segment, Some(next)),
+            None => (rest, None),
+        };
+        if let Some(child) = self.literal.get(segment) {
+            if child.walk(next, params, visit) {
+                return true;
+            }
+        }
+        if segment.is_empty() {
+            return false;
+        }
+        if let Some(child) = &self.param {
+            params.push(segment);
+            if child.walk(next, params, visit) {
+                return true;
+            }
+            params.pop();
+        }
+        self.wildcard.iter().any(|&route| visit(route, params))
+    }
 }
 
 /// Two routes that can receive the same request.
@@ -180,7 +223,11 @@ impl<R: Routable> RouteTable<R> {
         }
         let mut routes = routes;
         routes.sort_by(|a, b| a.pattern().specificity(b.pattern()));
-        Ok(Self { routes })
+        let mut root = Node::default();
+        for (index, route) in routes.iter().enumerate() {
+            root.insert(&route.pattern().segments, index);
+        }
+        Ok(Self { routes, root })
     }
 
     pub fn routes(&self) -> &[R] {
@@ -193,14 +240,26 @@ impl<R: Routable> RouteTable<R> {
         if has_dot_segment(path) {
             return RouteMatch::NotFound;
         }
+        let Some(rest) = path.strip_prefix('/') else {
+            return RouteMatch::NotFound;
+        };
         let mut path_matched = false;
-        for route in &self.routes {
-            if let Some(params) = route.pattern().matches(path) {
-                if route.methods().contains(method) {
-                    return RouteMatch::Found { route, params };
-                }
+        let mut found = None;
+        let mut params = Vec::new();
+        self.root.walk(Some(rest), &mut params, &mut |index, params| {
+            if self.routes[index].methods().contains(method) {
+                found = Some((index, params.to_vec()));
+                true
+            } else {
                 path_matched = true;
+                false
             }
+        });
+        if let Some((index, params)) = found {
+            return RouteMatch::Found {
+                route: &self.routes[index],
+                params,
+            };
         }
         if path_matched {
             RouteMatch::MethodNotAllowed
@@ -210,11 +269,26 @@ impl<R: Routable> RouteTable<R> {
     }
 }
 
-/// Whether a request path has a `.` or `..` segment, literal or percent-encoded.
+/// Whether a request path has a `.` or `..` segment, literal or
+/// percent-encoded (`%2e`, either case), without allocating.
 fn has_dot_segment(path: &str) -> bool {
     path.split('/').any(|segment| {
-        let decoded = segment.to_ascii_lowercase().replace("%2e", ".");
-        decoded == "." || decoded == ".."
+        let mut dots = 0;
+        let mut rest = segment.as_bytes();
+        while !rest.is_empty() {
+            if rest[0] == b'.' {
+                rest = &rest[1..];
+            } else if rest.len() >= 3 && rest[..3].eq_ignore_ascii_case(b"%2e") {
+                rest = &rest[3..];
+            } else {
+                return false;
+            }
+            dots += 1;
+            if dots > 2 {
+                return false;
+            }
+        }
+        dots > 0
     })
 }
 
@@ -272,6 +346,16 @@ mod tests {
         }
         assert!(found(&t, "/hooks/...").is_some(), "three dots is an ordinary name");
         assert!(found(&t, "/t/.well-known").is_some());
+    }
+
+    #[test]
+    fn literal_first_segments_and_open_ones_are_tried_in_specificity_order() {
+        let t = RouteTable::new(vec![r("/{tenant}/x"), r("/a/x"), r("/*"), r("/a/{y}")]).unwrap();
+        assert_eq!(found(&t, "/a/x"), Some(("/a/x", vec![])));
+        assert_eq!(found(&t, "/a/z"), Some(("/a/{y}", vec!["z"])));
+        assert_eq!(found(&t, "/b/x"), Some(("/{tenant}/x", vec!["b"])));
+        assert_eq!(found(&t, "/b/y/z"), Some(("/*", vec![])));
+        assert_eq!(found(&t, "a/x"), None);
     }
 
     #[test]
