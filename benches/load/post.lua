@@ -10,14 +10,22 @@ local f = assert(io.open(body_file, "rb"))
 local body = f:read("*a")
 f:close()
 
-local counter = 0
-local thread_id = 0
+-- `thread_id`, `counter` and `failures` are deliberately globals: wrk's
+-- thread:set()/thread:get() read and write a thread's *globals*, and a file
+-- level `local` would shadow them (every thread would then reuse the same
+-- ids, and deduplicating routes would answer "duplicate").
 local threads = {}
 
 function setup(thread)
   thread:set("thread_id", #threads + 1)
   table.insert(threads, thread)
 end
+
+counter = 0
+failures = 0
+-- One prefix per wrk run, so ids never repeat across runs against the same
+-- Redis either.
+run_started = os.time()
 
 function init(args)
   wrk.method = "POST"
@@ -29,11 +37,10 @@ end
 
 function request()
   counter = counter + 1
-  wrk.headers["X-GitHub-Delivery"] = string.format("load-%d-%d-%d", os.time(), thread_id, counter)
+  wrk.headers["X-GitHub-Delivery"] = string.format("load-%d-%d-%d", run_started, thread_id, counter)
   return wrk.format()
 end
 
-local failures = 0
 function response(status, headers, body)
   if status ~= 200 then
     failures = failures + 1
@@ -45,10 +52,11 @@ function done(summary, latency, requests)
   for _, thread in ipairs(threads) do
     non200 = non200 + (thread:get("failures") or 0)
   end
-  io.write(string.format("RESULT rps=%.1f p50_ms=%.3f p99_ms=%.3f requests=%d errors=%d non200=%d\n",
+  io.write(string.format("RESULT rps=%.1f p50_ms=%.3f p99_ms=%.3f requests=%d errors=%d non200=%d (connect %d, read %d, write %d, timeout %d)\n",
     summary.requests / (summary.duration / 1e6),
     latency:percentile(50) / 1000, latency:percentile(99) / 1000,
     summary.requests,
     summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout + summary.errors.status,
-    non200))
+    non200,
+    summary.errors.connect, summary.errors.read, summary.errors.write, summary.errors.timeout))
 end
