@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
 SECONDS_PER_TARGET=${1:-60}
-ensure_packages cmake build-essential pkg-config
+ensure_packages "${BUILD_PACKAGES[@]}"
 ensure_rust
 command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
 if ! rustc --version | grep -q nightly; then

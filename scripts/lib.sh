@@ -1,6 +1,10 @@
 # Shared by the scripts: install missing Debian packages (as root, after one
 # `apt-get update`) and check the Rust toolchain.
 
+# What building hookfence needs beyond Rust: pingora's zlib-ng is built with
+# cmake and a C compiler.
+BUILD_PACKAGES=(cmake build-essential pkg-config)
+
 ensure_packages() {
   local missing=()
   for pkg in "$@"; do

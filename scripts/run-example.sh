@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
-ensure_packages cmake build-essential pkg-config curl openssl
+ensure_packages "${BUILD_PACKAGES[@]}" curl openssl
 ensure_rust
 cargo build --release --bin hookfence --example echo_upstream
 

@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
-ensure_packages cmake build-essential pkg-config redis-server
+ensure_packages "${BUILD_PACKAGES[@]}" redis-server
 ensure_rust
 cargo build --release --bin hookfence --example soak >&2
 ./target/release/examples/soak "${1:-5}" "${2:-50}" target/release/hookfence

@@ -4,6 +4,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
-ensure_packages cmake build-essential pkg-config redis-server
+ensure_packages "${BUILD_PACKAGES[@]}" redis-server
 ensure_rust
 cargo test --all-targets
