@@ -8,7 +8,7 @@
 #   redis      the same, deduplicating in a local redis-server
 # at 7 KiB and 64 KiB bodies, 32 connections; requests/s, p50, p99, and peak
 # RSS of the proxy under test. Then peak RSS with 1000 concurrent 64 KiB
-# deliveries.
+# deliveries, with the default body budget and with a 64 MiB one.
 #
 # Usage: benches/load.sh [seconds per run, default 10]
 # Needs: wrk, nginx, redis-server, openssl (installed if missing, as root),
@@ -21,7 +21,7 @@ DURATION=${1:-10}
 CONNECTIONS=32
 THREADS=2
 
-ensure_packages wrk nginx-light redis-server openssl
+ensure_packages "${BUILD_PACKAGES[@]}" wrk nginx-light redis-server openssl
 ensure_rust
 cargo build --release --bin hookfence >&2
 HOOKFENCE=$PWD/target/release/hookfence
@@ -133,12 +133,18 @@ url = \"redis://127.0.0.1:$REDIS_PORT\"" "$GITHUB" ;;
   done
 done
 
-# Memory with 1000 concurrent 64 KiB deliveries (verifying, memory dedup).
+# Memory with 1000 concurrent 64 KiB deliveries (verifying GitHub signatures;
+# no dedup, whose remembered ids would grow RSS with the request count):
+# once with the default body budget (256 MiB, which 1000 x 64 KiB fits), once
+# with a 64 MiB budget, beyond which deliveries wait (up to 2 s) or get 503.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true   # 1000 client + 1000 upstream sockets
 body=$(body_file 65536)
-start_hookfence thousand "" "$GITHUB"
-result=$(run_wrk "http://127.0.0.1:$HF_PORT/hooks/bench" "$body" 1000)
-rss=$(peak_rss_mib "$HF_PID")
-kill "$HF_PID"; wait "$HF_PID" 2>/dev/null || true
 echo
-echo "1000 connections, 64 KiB bodies, hookfence github+memory: $result peak_rss_mib=$rss"
+for budget in "" 'max_in_flight_body = "64MiB"'; do
+  start_hookfence thousand "$budget" "$GITHUB
+dedup = false"
+  result=$(run_wrk "http://127.0.0.1:$HF_PORT/hooks/bench" "$body" 1000)
+  rss=$(peak_rss_mib "$HF_PID")
+  kill "$HF_PID"; wait "$HF_PID" 2>/dev/null || true
+  echo "1000 connections, 64 KiB bodies, hookfence github ${budget:-(default budget)}: $result peak_rss_mib=$rss"
+done
