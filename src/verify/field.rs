@@ -2,12 +2,13 @@
 //! (`header:X-GitHub-Delivery`) or a JSON pointer into the body
 //! (`json:/event/id`). Presets and route configs write fields the same way.
 //!
-//! Fields are read only from verified deliveries; the body is parsed at most
-//! once per delivery, and only if some field needs it.
-
-use std::cell::OnceCell;
+//! Fields are read only from verified deliveries. A JSON field is found by
+//! one pass over the body that builds nothing but the value it finds
+//! ([`super::json_pointer`]).
 
 use http::header::{HeaderMap, HeaderName};
+
+use super::json_pointer::{self, Lookup};
 
 /// One source of a value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,16 +60,11 @@ pub const MAX_FIELD_LEN: usize = 256;
 pub struct FieldReader<'a> {
     headers: &'a HeaderMap,
     body: &'a [u8],
-    json: OnceCell<Option<serde_json::Value>>,
 }
 
 impl<'a> FieldReader<'a> {
     pub fn new(headers: &'a HeaderMap, body: &'a [u8]) -> Self {
-        Self {
-            headers,
-            body,
-            json: OnceCell::new(),
-        }
+        Self { headers, body }
     }
 
     /// The field's value: a header's text, or a JSON string or number. `None`
@@ -84,17 +80,12 @@ impl<'a> FieldReader<'a> {
                 }
                 first.to_str().ok()?.trim().to_owned()
             }
-            Field::Json(pointer) => match self.json().as_ref()?.pointer(pointer)? {
-                serde_json::Value::String(s) => s.clone(),
-                serde_json::Value::Number(n) => n.to_string(),
-                _ => return None,
+            Field::Json(pointer) => match json_pointer::lookup(self.body, pointer).ok()? {
+                Lookup::Text(text) | Lookup::Number(text) => text,
+                Lookup::NotScalar | Lookup::Absent => return None,
             },
         };
         (!value.is_empty() && value.len() <= MAX_FIELD_LEN).then_some(value)
-    }
-
-    fn json(&self) -> &Option<serde_json::Value> {
-        self.json.get_or_init(|| serde_json::from_slice(self.body).ok())
     }
 }
 

@@ -15,6 +15,7 @@ pub mod algorithm;
 pub mod encoding;
 pub mod field;
 pub mod header_format;
+pub mod json_pointer;
 pub mod presets;
 pub mod sign;
 pub mod signature;
