@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Load benchmark: in one run, on loopback, compare
-#   direct     wrk -> upstream (nginx `return 200`)
-#   nginx      wrk -> nginx proxy_pass -> upstream (no verification)
+#   direct     wrk -> upstream (an nginx that answers `return 200`)
+#   nginx      wrk -> nginx proxy_pass -> upstream (no verification; its own
+#              nginx processes, apart from the upstream's)
 #   unsigned   wrk -> hookfence, verify = "none" route -> upstream
 #   github     wrk -> hookfence verifying GitHub signatures, no dedup
 #   memory     the same, deduplicating in memory
 #   redis      the same, deduplicating in a local redis-server
-# at 7 KiB and 64 KiB bodies, 32 connections; requests/s, p50, p99, and peak
-# RSS of the proxy under test. Then peak RSS with 1000 concurrent 64 KiB
-# deliveries, with the default body budget and with a 64 MiB one.
+# at 7 KiB and 64 KiB bodies, 32 connections; requests/s, p50, p99, CPU time
+# per request and peak RSS of the proxy under test. CPU time per request is
+# the steadiest figure on a shared machine: it does not depend on how the
+# cores were divided between wrk, the upstream and the proxy. Then peak RSS
+# with 1000 concurrent 64 KiB deliveries, with the default body budget and
+# with a 64 MiB one.
 #
 # Usage: benches/load.sh [seconds per run, default 10]
 # Needs: wrk, nginx, redis-server, openssl (installed if missing, as root),
@@ -31,7 +35,9 @@ chmod 755 "$WORK"   # nginx workers (nobody) write body temp files here
 PIDS=()
 cleanup() {
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
+  for pidfile in "$WORK"/*/nginx.pid; do
+    [ -f "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null || true
+  done
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -47,12 +53,28 @@ peak_rss_mib() {
   echo $((total / 1024))
 }
 
+# CPU time (user + system) of a process and its children, in clock ticks.
+cpu_ticks() {
+  local total=0 pid
+  for pid in "$@" $(pgrep -P "$1" 2>/dev/null || true); do
+    total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0)))
+  done
+  echo "$total"
+}
+TICKS_PER_SECOND=$(getconf CLK_TCK)
+
 UPSTREAM_PORT=$(free_port); PROXY_PORT=$(free_port)
-sed -e "s|UPSTREAM_PORT|$UPSTREAM_PORT|g" -e "s|PROXY_PORT|$PROXY_PORT|g" \
-    -e "s|PID_FILE|$WORK/nginx.pid|" -e "s|ERROR_LOG|$WORK/nginx-error.log|" -e "s|TEMP_DIR|$WORK|g" \
-    benches/load/nginx.conf > "$WORK/nginx.conf"
-nginx -c "$WORK/nginx.conf" -p "$WORK"
+start_nginx() { # name
+  mkdir -p "$WORK/$1"
+  sed -e "s|UPSTREAM_PORT|$UPSTREAM_PORT|g" -e "s|PROXY_PORT|$PROXY_PORT|g" \
+      -e "s|PID_FILE|$WORK/$1/nginx.pid|" -e "s|ERROR_LOG|$WORK/$1/error.log|" -e "s|TEMP_DIR|$WORK/$1|g" \
+      "benches/load/nginx-$1.conf" > "$WORK/$1/nginx.conf"
+  chmod 755 "$WORK/$1"
+  nginx -c "$WORK/$1/nginx.conf" -p "$WORK/$1"
+}
+start_nginx upstream; start_nginx proxy
 wait_port "$UPSTREAM_PORT"; wait_port "$PROXY_PORT"
+NGINX_PROXY_PID=$(cat "$WORK/proxy/nginx.pid")
 
 REDIS_PORT=$(free_port)
 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --daemonize no >/dev/null &
@@ -96,26 +118,41 @@ body_file() { # size
   echo "$file"
 }
 
-run_wrk() { # url body-file connections
-  local signature
-  signature="sha256=$(openssl dgst -sha256 -hmac "$SECRET" "$2" | sed 's/^.*= //')"
-  BODY_FILE=$2 SIGNATURE=$signature wrk -t "$THREADS" -c "$3" -d "${DURATION}s" --timeout 10s \
-    -s benches/load/post.lua "$1" | grep '^RESULT'
+# Prints wrk's RESULT line, with the CPU time per request of the processes
+# `pids` (and their children) appended as cpu_us=.
+run_wrk() { # url body-file connections pids...
+  local url=$1 body=$2 connections=$3 signature before after result requests
+  shift 3
+  signature="sha256=$(openssl dgst -sha256 -hmac "$SECRET" "$body" | sed 's/^.*= //')"
+  before=$(cpu_ticks "$@")
+  result=$(BODY_FILE=$body SIGNATURE=$signature wrk -t "$THREADS" -c "$connections" -d "${DURATION}s" --timeout 10s \
+    -s benches/load/post.lua "$url" | grep '^RESULT')
+  after=$(cpu_ticks "$@")
+  requests=$(echo "$result" | sed 's/.*requests=\([0-9]*\).*/\1/')
+  echo "$result cpu_us=$(awk -v t=$((after - before)) -v hz="$TICKS_PER_SECOND" -v n="$requests" \
+    'BEGIN { if (n > 0 && t > 0) printf "%.1f", t / hz * 1e6 / n; else printf "—" }')"
+}
+
+# One table row from a RESULT line: body, target, requests/s, p50, p99,
+# non-200, CPU per request, peak RSS.
+row() { # label target rss result
+  echo "$4" | awk -v l="$1" -v t="$2" -v r="$3" '{
+    for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+    printf "| %s | %s | %s | %s | %s | %s | %s | %s |\n", l, t, v["rps"], v["p50_ms"], v["p99_ms"], v["non200"], v["cpu_us"], r }'
 }
 
 GITHUB='provider = "github"
 secrets = ["env:GH"]'
 
-echo "| body | target | requests/s | p50 ms | p99 ms | non-200 | peak RSS MiB |"
-echo "|---:|---|---:|---:|---:|---:|---:|"
+echo "| body | target | requests/s | p50 ms | p99 ms | non-200 | CPU µs/request | peak RSS MiB |"
+echo "|---:|---|---:|---:|---:|---:|---:|---:|"
 for size in 7168 65536; do
   body=$(body_file $size)
   label="$((size / 1024)) KiB"
-  result=$(run_wrk "http://127.0.0.1:$UPSTREAM_PORT/hooks/bench" "$body" $CONNECTIONS)
-  echo "$result" | awk -v l="$label" '{split($2,a,"=");split($3,b,"=");split($4,c,"=");split($7,d,"="); printf "| %s | direct (upstream) | %s | %s | %s | %s | — |\n", l, a[2], b[2], c[2], d[2]}'
-  result=$(run_wrk "http://127.0.0.1:$PROXY_PORT/hooks/bench" "$body" $CONNECTIONS)
-  rss=$(peak_rss_mib "$(cat "$WORK/nginx.pid")")
-  echo "$result" | awk -v l="$label" -v r="$rss" '{split($2,a,"=");split($3,b,"=");split($4,c,"=");split($7,d,"="); printf "| %s | nginx proxy_pass | %s | %s | %s | %s | %s (all workers, cumulative) |\n", l, a[2], b[2], c[2], d[2], r}'
+  row "$label" "direct (upstream)" "—" \
+    "$(run_wrk "http://127.0.0.1:$UPSTREAM_PORT/hooks/bench" "$body" $CONNECTIONS "$(cat "$WORK/upstream/nginx.pid")")"
+  result=$(run_wrk "http://127.0.0.1:$PROXY_PORT/hooks/bench" "$body" $CONNECTIONS "$NGINX_PROXY_PID")
+  row "$label" "nginx proxy_pass" "$(peak_rss_mib "$NGINX_PROXY_PID") (all workers, cumulative)" "$result"
   for scenario in unsigned github memory redis; do
     case $scenario in
       unsigned) start_hookfence $scenario "" 'verify = "none"' ;;
@@ -126,10 +163,10 @@ dedup = false" ;;
 backend = \"redis\"
 url = \"redis://127.0.0.1:$REDIS_PORT\"" "$GITHUB" ;;
     esac
-    result=$(run_wrk "http://127.0.0.1:$HF_PORT/hooks/bench" "$body" $CONNECTIONS)
+    result=$(run_wrk "http://127.0.0.1:$HF_PORT/hooks/bench" "$body" $CONNECTIONS "$HF_PID")
     rss=$(peak_rss_mib "$HF_PID")
     kill "$HF_PID"; wait "$HF_PID" 2>/dev/null || true
-    echo "$result" | awk -v l="$label" -v s="$scenario" -v r="$rss" '{split($2,a,"=");split($3,b,"=");split($4,c,"=");split($7,d,"="); printf "| %s | hookfence %s | %s | %s | %s | %s | %s |\n", l, s, a[2], b[2], c[2], d[2], r}'
+    row "$label" "hookfence $scenario" "$rss" "$result"
   done
 done
 
@@ -143,7 +180,7 @@ echo
 for budget in "" 'max_in_flight_body = "64MiB"'; do
   start_hookfence thousand "$budget" "$GITHUB
 dedup = false"
-  result=$(run_wrk "http://127.0.0.1:$HF_PORT/hooks/bench" "$body" 1000)
+  result=$(run_wrk "http://127.0.0.1:$HF_PORT/hooks/bench" "$body" 1000 "$HF_PID")
   rss=$(peak_rss_mib "$HF_PID")
   kill "$HF_PID"; wait "$HF_PID" 2>/dev/null || true
   echo "1000 connections, 64 KiB bodies, hookfence github ${budget:-(default budget)}: $result peak_rss_mib=$rss"
