@@ -280,6 +280,158 @@ fn upstream_faults_release_the_claim_so_the_retry_is_forwarded() {
     }
 }
 
+/// Sends one signed delivery and returns every byte of the answer, read
+/// until hookfence closes the connection.
+fn raw_answer(hookfence: &Hookfence, request_head: &str, body: &[u8]) -> Vec<u8> {
+    let mut raw = format!(
+        "{request_head}\r\nHost: x\r\nX-Hub-Signature-256: {}\r\nContent-Length: {}\r\n\r\n",
+        github_signature(SECRET.as_bytes(), body),
+        body.len()
+    )
+    .into_bytes();
+    raw.extend_from_slice(body);
+    Client::connect(hookfence.addr).send(&raw).read_until_closed()
+}
+
+#[test]
+fn an_answer_the_upstream_cuts_off_reaches_the_client_cut_off() {
+    // A chunked answer that stops after its first chunk: relaying it and
+    // then finishing it would add the last chunk and make it look whole.
+    let upstream = Upstream::start(Behaviour::Raw(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
+    ));
+    let hookfence = start("", &upstream, "dedup = false");
+    let answer = raw_answer(&hookfence, "POST /hooks/github HTTP/1.1", b"{}");
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains("5\r\nhello\r\n"), "{text}");
+    assert!(!text.contains("0\r\n\r\n"), "a truncated answer was completed: {text}");
+}
+
+#[test]
+fn a_delivery_is_sent_again_only_if_the_upstream_answered_nothing() {
+    for (fault, forwarded) in [
+        // Closed without a byte: as a pooled connection the upstream had
+        // closed looks, so the delivery goes out once more, on a new one.
+        (Behaviour::Close, 2),
+        // An interim answer, then the connection drops: the upstream has
+        // the delivery, and sending it again would deliver it twice.
+        (Behaviour::Raw(b"HTTP/1.1 102 Processing\r\n\r\n"), 1),
+        // Half a status line is an answer too.
+        (Behaviour::Raw(b"HTTP/1.1 2"), 1),
+    ] {
+        let upstream = Upstream::start(Behaviour::Respond(200));
+        let hookfence = start("", &upstream, "dedup = false");
+        // A first delivery leaves a pooled connection behind.
+        let mut client = Client::connect(hookfence.addr);
+        let body = b"{}";
+        let keep_alive = format!(
+            "POST /hooks/github HTTP/1.1\r\nHost: x\r\nX-Hub-Signature-256: {}\r\nContent-Length: 2\r\n\r\n{{}}",
+            github_signature(SECRET.as_bytes(), body)
+        );
+        assert_eq!(client.send(keep_alive.as_bytes()).response().status, 200);
+        upstream.set_behaviour(fault);
+        assert_eq!(client.send(keep_alive.as_bytes()).response().status, 502, "{fault:?}");
+        assert_eq!(upstream.requests().len(), 1 + forwarded, "{fault:?}");
+    }
+}
+
+#[test]
+fn a_switch_of_protocols_or_endless_interim_answers_are_not_an_answer() {
+    let endless: &'static [u8] = "HTTP/1.1 100 Continue\r\n\r\n".repeat(20).leak().as_bytes();
+    for fault in [
+        // What follows a 101 is another protocol, even if it reads like HTTP.
+        Behaviour::RawThenHang(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: upgrade\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+        ),
+        // Interim answers without end: refused at once, not after the
+        // upstream timeout (which would be a 504).
+        Behaviour::RawThenHang(endless),
+    ] {
+        let upstream = Upstream::start(fault);
+        let hookfence = start("", &upstream, "dedup = false\nupstream_timeout = \"5s\"");
+        let response = deliver_id(hookfence.addr, &fresh_id(), b"{}");
+        assert_eq!(response.status, 502, "{fault:?}");
+        assert_eq!(response.json(), json!({ "error": "upstream unavailable" }));
+    }
+}
+
+#[test]
+fn a_client_that_stops_reading_its_answer_is_cut_off() {
+    // An answer far larger than the loopback socket buffers, to a client that
+    // never reads: each write to it may wait `header_timeout`, then the
+    // delivery ends (and frees its slot and body lease) instead of hanging.
+    const SIZE: usize = 32 << 20;
+    let mut answer = format!("HTTP/1.1 200 OK\r\nContent-Length: {SIZE}\r\n\r\n").into_bytes();
+    answer.resize(answer.len() + SIZE, b'x');
+    let upstream = Upstream::start(Behaviour::Raw(answer.leak()));
+    let hookfence = start("header_timeout = \"1s\"", &upstream, "dedup = false");
+    let body = b"{}";
+    let signature = github_signature(SECRET.as_bytes(), body);
+    let mut silent = Client::connect(hookfence.addr);
+    silent.send(&support::request(
+        "POST",
+        "/hooks/github",
+        &[("X-Hub-Signature-256", &signature)],
+        body,
+    ));
+    let started = Instant::now();
+    assert_eq!(hookfence.wait_for_outcomes(1), ["forwarded"]);
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "ended before any write could time out"
+    );
+    drop(silent);
+}
+
+#[test]
+fn an_http10_client_gets_a_chunked_answer_decoded_and_the_connection_closed() {
+    let upstream = Upstream::start(Behaviour::Raw(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+    ));
+    let hookfence = start("", &upstream, "dedup = false");
+    let answer = raw_answer(&hookfence, "POST /hooks/github HTTP/1.0", b"{}");
+    let text = String::from_utf8_lossy(&answer);
+    assert!(
+        text.starts_with("HTTP/1.1 200") || text.starts_with("HTTP/1.0 200"),
+        "{text}"
+    );
+    assert!(!text.to_ascii_lowercase().contains("transfer-encoding"), "{text}");
+    assert!(text.ends_with("\r\n\r\nhello world"), "{text}");
+}
+
+#[test]
+fn empty_lines_before_the_request_line_do_not_become_header_lines() {
+    // RFC 9112 §2.2: a server may skip empty lines before the request line.
+    // The line after them is the request line, never a header to forward
+    // (this one has a colon, so it would pass for one).
+    let upstream = Upstream::start(Behaviour::Respond(200));
+    let hookfence = Hookfence::start(
+        "",
+        &format!(
+            "[[routes]]\nname = \"gitlab\"\npath = \"/hooks/gitlab\"\nupstream = \"{}\"\nprovider = \"gitlab\"\nsecrets = [\"env:GL\"]\nstrip_credential = true\ndedup = false\n",
+            upstream.url()
+        ),
+        &[("GL", SECRET)],
+    );
+    let raw = format!(
+        "\r\n\r\nPOST /hooks/gitlab?x=a:b HTTP/1.1\r\nHost: x\r\nX-Gitlab-Token: {SECRET}\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}"
+    );
+    assert_eq!(
+        Client::connect(hookfence.addr).send(raw.as_bytes()).response().status,
+        200
+    );
+    let seen = &upstream.wait_for_requests(1)[0];
+    assert_eq!(seen.target, "/hooks/gitlab?x=a:b");
+    assert!(
+        seen.headers
+            .iter()
+            .all(|(name, value)| !name.contains("post") && !String::from_utf8_lossy(value).contains(SECRET)),
+        "{:?}",
+        seen.headers
+    );
+}
+
 #[test]
 fn an_upstream_that_flaps_is_retried_until_it_answers() {
     let upstream = Upstream::start(Behaviour::Respond(200));

@@ -67,12 +67,11 @@ pub fn smuggling_framing(session: &ServerSession) -> Option<&'static str> {
         return None;
     }
     let raw = session.as_http1()?.get_headers_raw_bytes();
-    let has_content_length = raw.split(|&b| b == b'\n').skip(1).any(|line| {
-        line.len() > CONTENT_LENGTH.as_str().len()
-            && line[..CONTENT_LENGTH.as_str().len()].eq_ignore_ascii_case(CONTENT_LENGTH.as_str().as_bytes())
-            && line[CONTENT_LENGTH.as_str().len()..]
-                .trim_ascii_start()
-                .starts_with(b":")
+    let name = CONTENT_LENGTH.as_str().as_bytes();
+    let has_content_length = super::headers::header_lines(&raw).any(|line| {
+        line.len() > name.len()
+            && line[..name.len()].eq_ignore_ascii_case(name)
+            && line[name.len()..].trim_ascii_start().starts_with(b":")
     });
     has_content_length.then_some("both Content-Length and Transfer-Encoding")
 }

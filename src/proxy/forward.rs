@@ -6,13 +6,15 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::Method;
+use http::header::TRANSFER_ENCODING;
+use http::{Method, StatusCode, Version};
 use pingora::protocols::http::v1::client::HttpSession as ClientSession;
 use pingora::protocols::http::ServerSession;
+use pingora::protocols::l4::stream::Stream as PlainStream;
 use pingora::protocols::Stream;
 use pingora::upstreams::peer::HttpPeer;
 use pingora::{ErrorType, RetryType};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::headers;
 use super::pool::UpstreamPool;
@@ -23,6 +25,13 @@ pub const UPSTREAM_IDLE: Duration = Duration::from_secs(60);
 /// A pooled connection the upstream closed meanwhile fails on first use;
 /// such a failure (and only such) is retried, on another connection.
 const MAX_ATTEMPTS: usize = 3;
+/// Interim (1xx) answers accepted before the final one; an upstream that
+/// sends more is broken, not slow.
+const MAX_INTERIM_ANSWERS: usize = 8;
+/// The first read of an answer: enough for a typical response head. On the
+/// heap: a buffer held across an await would grow every connection's task,
+/// idle ones included.
+const FIRST_READ: usize = 1024;
 
 /// Why forwarding failed.
 #[derive(Debug)]
@@ -86,6 +95,10 @@ pub async fn send(
     // Serialised once; each attempt writes the same bytes.
     let wire = headers::upstream_request(request, &raw_header, route, &body, client_ip).freeze();
     let peer = peer(&route.upstream, route).await?;
+    // Only a failure before the upstream sent a single byte is retried: it
+    // means a pooled connection the upstream had closed, which never saw the
+    // delivery. After any byte of an answer (a 1xx included) the upstream has
+    // the delivery, and sending it again would deliver it twice.
     let mut attempt = 0;
     let upstream = loop {
         attempt += 1;
@@ -132,7 +145,13 @@ impl Answer {
                 "upstream sent no response header",
             )));
         };
-        let response = headers::downstream_response(answer);
+        let mut response = headers::downstream_response(answer);
+        // An HTTP/1.0 client cannot read chunked framing (RFC 9112 §6.1):
+        // the body is relayed decoded and ends with the connection.
+        if session.req_header().version == Version::HTTP_10 && response.headers.contains_key(TRANSFER_ENCODING) {
+            response.remove_header(&TRANSFER_ENCODING);
+            session.set_keepalive(None);
+        }
         session
             .write_response_header(Box::new(response))
             .await
@@ -164,7 +183,9 @@ impl Answer {
 /// The serialised header and the body leave in one vectored write (one
 /// syscall, one segment for small deliveries, no copy of the body); pingora's
 /// client would write and flush the header on its own, waking the upstream
-/// twice per delivery. pingora's client session then reads the answer.
+/// twice per delivery. The first bytes of the answer are read here, to know
+/// whether the upstream sent anything (see `send`); pingora's client session
+/// then reads the answer, those bytes first.
 async fn exchange(
     mut stream: Stream,
     wire: &[u8],
@@ -174,17 +195,69 @@ async fn exchange(
     if let Err(e) = write_request(&mut stream, wire, body, timeout).await {
         return Err((e, None));
     }
+    let stream = match first_bytes(stream, timeout).await {
+        Ok(stream) => stream,
+        Err(e) => return Err((e, None)),
+    };
     let mut upstream = ClientSession::new(stream);
     // The connection was made with the connect timeout; reads are bounded here.
     upstream.read_timeout = Some(timeout);
-    loop {
-        if let Err(e) = upstream.read_response().await {
+    for _ in 0..=MAX_INTERIM_ANSWERS {
+        if let Err(mut e) = upstream.read_response().await {
+            // The upstream has answered something: never sent again.
+            e.retry = RetryType::Decided(false);
             return Err((e, Some(upstream)));
         }
-        let informational = upstream.resp_header().is_some_and(|h| h.status.is_informational());
-        if !informational {
-            return Ok(upstream);
+        match upstream.resp_header().map(|h| h.status) {
+            // A delivery never asks to switch protocols (`Upgrade` is not
+            // forwarded): a 101 is a broken answer, and what follows it is
+            // not HTTP.
+            Some(StatusCode::SWITCHING_PROTOCOLS) => break,
+            Some(status) if status.is_informational() => continue,
+            _ => return Ok(upstream),
         }
+    }
+    Err((
+        pingora::Error::explain(ErrorType::InvalidHTTPHeader, "upstream sent no usable final answer"),
+        Some(upstream),
+    ))
+}
+
+/// Waits for the first bytes of the answer on a plain TCP connection, and
+/// puts them back for pingora's reader. An error here means the upstream
+/// sent nothing at all, which is worth a retry on a reused connection. TLS
+/// streams cannot put bytes back: they are passed through untouched, and a
+/// failure to read their answer is never retried.
+async fn first_bytes(stream: Stream, timeout: Duration) -> pingora::Result<Stream> {
+    if !stream.as_any().is::<PlainStream>() {
+        return Ok(stream);
+    }
+    let Ok(mut plain) = stream.into_any().downcast::<PlainStream>() else {
+        return Err(pingora::Error::explain(
+            ErrorType::InternalError,
+            "upstream stream type changed",
+        ));
+    };
+    let mut first = vec![0u8; FIRST_READ];
+    match tokio::time::timeout(timeout, plain.read(&mut first)).await {
+        Ok(Ok(0)) => {
+            let mut e = pingora::Error::explain(ErrorType::ConnectionClosed, "upstream closed before answering");
+            e.retry = RetryType::ReusedOnly;
+            Err(e)
+        }
+        Ok(Ok(n)) => {
+            plain.rewind(&first[..n]);
+            Ok(plain)
+        }
+        Ok(Err(io)) => {
+            let mut e = pingora::Error::because(ErrorType::ReadError, "reading the answer", io);
+            e.retry = RetryType::ReusedOnly;
+            Err(e)
+        }
+        Err(_) => Err(pingora::Error::explain(
+            ErrorType::ReadTimedout,
+            "waiting for the answer",
+        )),
     }
 }
 
@@ -235,7 +308,17 @@ async fn relay_body(upstream: &mut ClientSession, session: &mut ServerSession) -
 
 /// The pingora peer for a route, with the route's timeouts.
 async fn peer(upstream: &Upstream, route: &Route) -> Result<HttpPeer, ForwardError> {
-    let address = resolve(upstream).await?;
+    // Resolving counts against the connect timeout: a stuck resolver is an
+    // unreachable upstream.
+    let address = match tokio::time::timeout(route.limits.connect_timeout, resolve(upstream)).await {
+        Ok(address) => address?,
+        Err(_) => {
+            return Err(ForwardError::Timeout(pingora::Error::explain(
+                ErrorType::ConnectTimedout,
+                format!("resolving upstream {}", upstream.host),
+            )))
+        }
+    };
     let mut peer = HttpPeer::new(address, false, String::new());
     let options = &mut peer.options;
     options.connection_timeout = Some(route.limits.connect_timeout);

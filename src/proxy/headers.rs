@@ -42,6 +42,19 @@ fn is_one_of<'a>(name: &[u8], names: impl IntoIterator<Item = &'a str>) -> bool 
         .any(|n| n.len() == name.len() && name.eq_ignore_ascii_case(n.as_bytes()))
 }
 
+/// The header lines of a raw request head, without their line ends: after
+/// the request line and any empty lines before it (RFC 9112 §2.2 lets a
+/// server skip those, and pingora's parser does, but its raw block keeps
+/// them), up to the empty line that ends the head.
+pub fn header_lines(raw: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let start = raw.iter().position(|&b| b != b'\r' && b != b'\n').unwrap_or(raw.len());
+    raw[start..]
+        .split(|&b| b == b'\n')
+        .skip(1)
+        .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
+        .take_while(|line| !line.is_empty())
+}
+
 /// Header names a `Connection` header lists as hop-by-hop, as written.
 fn connection_listed(headers: &HeaderMap) -> impl Iterator<Item = &str> + '_ {
     headers
@@ -94,9 +107,7 @@ pub fn upstream_request(
     wire.extend_from_slice(b" ");
     wire.extend_from_slice(&target(downstream, route));
     wire.extend_from_slice(b" HTTP/1.1\r\n");
-    // The first line of the raw block is the request line.
-    for line in raw_header.split(|&b| b == b'\n').skip(1) {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
+    for line in header_lines(raw_header) {
         let Some(colon) = line.iter().position(|&b| b == b':') else {
             continue;
         };
@@ -117,8 +128,9 @@ pub fn upstream_request(
         itoa::Buffer::new().format(body.len()).as_bytes(),
     );
     if let Some(ip) = client_ip {
+        // Every earlier hop is kept, however many lines it came in.
         wire.extend_from_slice(b"X-Forwarded-For: ");
-        if let Some(previous) = downstream.headers.get(&X_FORWARDED_FOR) {
+        for previous in downstream.headers.get_all(&X_FORWARDED_FOR) {
             wire.extend_from_slice(previous.as_bytes());
             wire.extend_from_slice(b", ");
         }
@@ -234,7 +246,8 @@ mod tests {
 
     #[test]
     fn the_upstream_request_keeps_end_to_end_header_lines_as_they_arrived() {
-        let raw = b"POST /hooks/gl?token=t&x=1 HTTP/1.1\r\nHost: hooks.example.com\r\nX-Gitlab-Token: secret\r\nconnection: keep-alive, X-Hop\r\nX-Hop: gone\r\nKeep-Alive: timeout=5\r\nTE: trailers\r\nExpect: 100-continue\r\nTransfer-Encoding: chunked\r\nX-Forwarded-For: 10.0.0.1\r\nX-CamelCase: Kept As Is\r\nX-Hookfence-Signature-256: forged\r\n\r\n";
+        // Empty lines before the request line may be skipped by a server (RFC 9112 §2.2).
+        let raw = b"\r\nPOST /hooks/gl?token=t&x=1 HTTP/1.1\r\nHost: hooks.example.com\r\nX-Gitlab-Token: secret\r\nconnection: keep-alive, X-Hop\r\nX-Hop: gone\r\nKeep-Alive: timeout=5\r\nTE: trailers\r\nExpect: 100-continue\r\nTransfer-Encoding: chunked\r\nX-Forwarded-For: 10.0.0.1\r\nx-forwarded-for: 10.0.0.2\r\nX-CamelCase: Kept As Is\r\nX-Hookfence-Signature-256: forged\r\n\r\n";
         let mut downstream = RequestHeader::build("POST", b"/hooks/gl?token=t&x=1", None).unwrap();
         for line in raw.split(|&b| b == b'\n').skip(1) {
             let line = std::str::from_utf8(line).unwrap().trim_end();
@@ -260,7 +273,10 @@ mod tests {
         assert_eq!(lines[1], "Host: hooks.example.com");
         assert_eq!(lines[2], "X-CamelCase: Kept As Is", "case and value kept");
         assert_eq!(lines[3], "Content-Length: 2");
-        assert_eq!(lines[4], "X-Forwarded-For: 10.0.0.1, 127.0.0.9");
+        assert_eq!(
+            lines[4], "X-Forwarded-For: 10.0.0.1, 10.0.0.2, 127.0.0.9",
+            "every earlier hop kept"
+        );
         let expected = crate::verify::algorithm::Algorithm::Sha256.mac_bytes(b"forward-secret", body);
         assert_eq!(
             lines[5],

@@ -67,6 +67,11 @@ struct Ending {
     /// Whether the connection may serve another request: false when the body
     /// was left unread or the answer broke off.
     reusable: bool,
+    /// The answer started but did not reach the client whole: the connection
+    /// is dropped without finishing it, so that the client sees it end early
+    /// (finishing would write a chunked answer's last chunk and make a
+    /// truncated answer look complete).
+    cut_off: bool,
 }
 
 impl Ending {
@@ -75,6 +80,16 @@ impl Ending {
             outcome,
             status,
             reusable,
+            cut_off: false,
+        }
+    }
+
+    fn cut_off(outcome: Outcome, status: u16) -> Self {
+        Self {
+            outcome,
+            status,
+            reusable: false,
+            cut_off: true,
         }
     }
 }
@@ -113,6 +128,9 @@ impl HttpServerApp for HookfenceApp {
         if *shutdown.borrow() {
             session.set_keepalive(None);
         }
+        // A client that stops reading its answer must not hold a slot and a
+        // body lease for ever: each write gets the header timeout.
+        session.set_write_timeout(Some(config.server.header_timeout));
 
         let started = Instant::now();
         let header = session.req_header();
@@ -136,6 +154,10 @@ impl HttpServerApp for HookfenceApp {
             .metrics
             .observe(ending.outcome, elapsed, body_bytes, upstream_status, upstream_duration);
 
+        if ending.cut_off {
+            session.shutdown().await;
+            return None;
+        }
         if !ending.reusable {
             session.set_keepalive(None);
         }
@@ -250,7 +272,12 @@ impl HookfenceApp {
         match relayed {
             Ok(relayed) => {
                 record.upstream_status = Some(relayed.status);
-                Ending::new(Outcome::Forwarded, relayed.status, relayed.complete)
+                if relayed.complete {
+                    Ending::new(Outcome::Forwarded, relayed.status, true)
+                } else {
+                    record.reason = Some("the answer broke off before it was relayed whole".into());
+                    Ending::cut_off(Outcome::Forwarded, relayed.status)
+                }
             }
             Err(ForwardError::Timeout(e)) => {
                 record.reason = Some(e.to_string());
@@ -263,7 +290,7 @@ impl HookfenceApp {
             Err(ForwardError::Downstream { status, error }) => {
                 record.upstream_status = Some(status);
                 record.reason = Some(error.to_string());
-                Ending::new(Outcome::Forwarded, status, false)
+                Ending::cut_off(Outcome::Forwarded, status)
             }
         }
     }

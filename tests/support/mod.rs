@@ -57,6 +57,11 @@ pub enum Behaviour {
     Hang,
     /// Reads the request, then closes the connection without a word.
     Close,
+    /// Reads the request, writes these bytes as they are (a broken or
+    /// unusual answer), then closes the connection.
+    Raw(&'static [u8]),
+    /// Like `Raw`, but then holds the connection open without a word.
+    RawThenHang(&'static [u8]),
 }
 
 struct UpstreamState {
@@ -141,6 +146,14 @@ fn serve_connection(stream: TcpStream, state: Arc<Mutex<UpstreamState>>) {
             }
             Behaviour::Hang => None,
             Behaviour::Close => return,
+            Behaviour::Raw(bytes) => {
+                let _ = writer.write_all(bytes);
+                return;
+            }
+            Behaviour::RawThenHang(bytes) => {
+                let _ = writer.write_all(bytes);
+                None
+            }
         };
         match status {
             Some(status) => {
@@ -323,6 +336,16 @@ impl Client {
         let status = line.split(' ').nth(1)?.parse().ok()?;
         read_headers(&mut self.reader)?;
         Some(status)
+    }
+
+    /// Everything the server sends until it closes the connection; panics
+    /// if it is still open after the read timeout.
+    pub fn read_until_closed(&mut self) -> Vec<u8> {
+        let mut received = Vec::new();
+        self.reader
+            .read_to_end(&mut received)
+            .expect("hookfence kept the connection open");
+        received
     }
 
     /// Whether the server closed the connection (EOF) within the read timeout.
