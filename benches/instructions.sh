@@ -18,6 +18,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
+source benches/load/lib.sh
 
 SIZE=${1:-7168}
 ROUTE=${2:-'verify = "none"'}
@@ -33,50 +34,27 @@ chmod 755 "$WORK"
 PIDS=()
 cleanup() {
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  [ -f "$WORK/upstream/nginx.pid" ] && kill "$(cat "$WORK/upstream/nginx.pid")" 2>/dev/null || true
+  stop_nginxes
   rm -rf "$WORK"
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-# valgrind starts hookfence slowly: wait up to 60 s.
-wait_port() { for _ in $(seq 600); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
-
 UPSTREAM_PORT=$(free_port)
-mkdir -p "$WORK/upstream"
-sed -e "s|UPSTREAM_PORT|$UPSTREAM_PORT|g" -e "s|PID_FILE|$WORK/upstream/nginx.pid|" \
-    -e "s|ERROR_LOG|$WORK/upstream/error.log|" -e "s|TEMP_DIR|$WORK/upstream|g" \
-    benches/load/nginx-upstream.conf > "$WORK/upstream/nginx.conf"
-nginx -c "$WORK/upstream/nginx.conf" -p "$WORK/upstream"
+start_nginx upstream
 wait_port "$UPSTREAM_PORT"
 
-SECRET=load-benchmark-secret
 export GH=$SECRET HOOKFENCE_ALLOW_UNSIGNED=true
-BODY=$WORK/body.json
-python3 -c "import sys; n=int(sys.argv[1]); head='{\"ref\":\"refs/heads/main\",\"data\":\"'; tail='\"}'; sys.stdout.write(head + 'x'*(n-len(head)-len(tail)) + tail)" "$SIZE" > "$BODY"
-SIGNATURE="sha256=$(openssl dgst -sha256 -hmac "$SECRET" "$BODY" | sed 's/^.*= //')"
+BODY=$(body_file "$SIZE")
+SIGNATURE=$(github_signature "$BODY")
 
 PORT=$(free_port)
-cat > "$WORK/hookfence.toml" <<EOF
-[server]
-listen = "127.0.0.1:$PORT"
-threads = 1
-allow_unsigned = true
+hookfence_config "$WORK/hookfence.toml" "$PORT" 1 "" "$ROUTE"
 
-[log]
-level = "warn"
-
-[[routes]]
-name = "bench"
-path = "/hooks/bench"
-upstream = "http://127.0.0.1:$UPSTREAM_PORT"
-$ROUTE
-EOF
 valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$WORK/callgrind.out" \
   "$HOOKFENCE" run --config "$WORK/hookfence.toml" 2>"$WORK/hookfence.log" &
 HF_PID=$!
 PIDS+=("$HF_PID")
-wait_port "$PORT"
+wait_port "$PORT" 600   # valgrind starts hookfence slowly
 
 drive() { # seconds
   BODY_FILE=$BODY SIGNATURE=$SIGNATURE wrk -t1 -c4 -d"$1s" --timeout 10s \

@@ -20,6 +20,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
+source benches/load/lib.sh
 
 DURATION=${1:-10}
 CONNECTIONS=32
@@ -31,19 +32,15 @@ cargo build --release --bin hookfence >&2
 HOOKFENCE=$PWD/target/release/hookfence
 
 WORK=$(mktemp -d)
-chmod 755 "$WORK"   # nginx workers (nobody) write body temp files here
+chmod 755 "$WORK"
 PIDS=()
 cleanup() {
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pidfile in "$WORK"/*/nginx.pid; do
-    [ -f "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null || true
-  done
+  stop_nginxes
   rm -rf "$WORK"
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
 # Peak resident memory (VmHWM) of a process and its children, in MiB.
 peak_rss_mib() {
   local total=0 pid
@@ -64,14 +61,6 @@ cpu_ticks() {
 TICKS_PER_SECOND=$(getconf CLK_TCK)
 
 UPSTREAM_PORT=$(free_port); PROXY_PORT=$(free_port)
-start_nginx() { # name
-  mkdir -p "$WORK/$1"
-  sed -e "s|UPSTREAM_PORT|$UPSTREAM_PORT|g" -e "s|PROXY_PORT|$PROXY_PORT|g" \
-      -e "s|PID_FILE|$WORK/$1/nginx.pid|" -e "s|ERROR_LOG|$WORK/$1/error.log|" -e "s|TEMP_DIR|$WORK/$1|g" \
-      "benches/load/nginx-$1.conf" > "$WORK/$1/nginx.conf"
-  chmod 755 "$WORK/$1"
-  nginx -c "$WORK/$1/nginx.conf" -p "$WORK/$1"
-}
 start_nginx upstream; start_nginx proxy
 wait_port "$UPSTREAM_PORT"; wait_port "$PROXY_PORT"
 NGINX_PROXY_PID=$(cat "$WORK/proxy/nginx.pid")
@@ -81,30 +70,14 @@ redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --d
 PIDS+=($!)
 wait_port "$REDIS_PORT"
 
-SECRET=load-benchmark-secret
 export GH=$SECRET HOOKFENCE_ALLOW_UNSIGNED=true
 
 # One hookfence per scenario, fresh, so its peak RSS is its own.
 start_hookfence() { # name dedup-table route-extra
   local port admin config
   port=$(free_port); admin=$(free_port); config="$WORK/$1.toml"
-  cat > "$config" <<EOF
-[server]
-listen = "127.0.0.1:$port"
-admin_listen = "127.0.0.1:$admin"
-threads = $THREADS
-allow_unsigned = true
-$2
-
-[log]
-level = "warn"
-
-[[routes]]
-name = "bench"
-path = "/hooks/bench"
-upstream = "http://127.0.0.1:$UPSTREAM_PORT"
-$3
-EOF
+  hookfence_config "$config" "$port" "$THREADS" "admin_listen = \"127.0.0.1:$admin\"
+$2" "$3"
   "$HOOKFENCE" run --config "$config" 2>"$WORK/$1.log" &
   PIDS+=($!)
   HF_PID=$!
@@ -112,18 +85,12 @@ EOF
   wait_port "$port"
 }
 
-body_file() { # size
-  local file="$WORK/body-$1.json"
-  python3 -c "import sys; n=int(sys.argv[1]); head='{\"ref\":\"refs/heads/main\",\"data\":\"'; tail='\"}'; sys.stdout.write(head + 'x'*(n-len(head)-len(tail)) + tail)" "$1" > "$file"
-  echo "$file"
-}
-
 # Prints wrk's RESULT line, with the CPU time per request of the processes
 # `pids` (and their children) appended as cpu_us=.
 run_wrk() { # url body-file connections pids...
   local url=$1 body=$2 connections=$3 signature before after result requests
   shift 3
-  signature="sha256=$(openssl dgst -sha256 -hmac "$SECRET" "$body" | sed 's/^.*= //')"
+  signature=$(github_signature "$body")
   before=$(cpu_ticks "$@")
   result=$(BODY_FILE=$body SIGNATURE=$signature wrk -t "$THREADS" -c "$connections" -d "${DURATION}s" --timeout 10s \
     -s benches/load/post.lua "$url" | grep '^RESULT')
