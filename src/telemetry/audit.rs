@@ -68,6 +68,7 @@ impl AuditRecord {
     /// means no answer could be sent (the client went away mid-request).
     pub fn finish(self, outcome: Outcome, status: u16, duration: Duration) -> Delivery {
         Delivery {
+            received: self.received,
             time: humantime::format_rfc3339_millis(self.received).to_string(),
             route: self.route,
             method: self.method,
@@ -94,6 +95,10 @@ fn micros(duration: Duration) -> u64 {
 /// One finished delivery, as logged and as listed by `/deliveries`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Delivery {
+    /// When the request line arrived, for ordering: deliveries finish in any
+    /// order, and `time` is only to the millisecond.
+    #[serde(skip)]
+    pub received: std::time::SystemTime,
     /// When the request line arrived (RFC 3339, UTC).
     pub time: String,
     pub route: Option<String>,

@@ -3,7 +3,8 @@
 //! Writing must not take a lock on the data path: each route has a ring of
 //! slots written round-robin with an atomic cursor and swapped in with
 //! `arc-swap` (one allocation per delivery, no lock). Reading (rare) copies
-//! the slots and sorts them by time.
+//! the slots and sorts them by when each delivery arrived: they finish in
+//! any order (a fast refusal overtakes a slow forward).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -32,10 +33,10 @@ impl Ring {
         slot.store(Some(Arc::new((n as u64, delivery))));
     }
 
-    /// Newest first.
+    /// Newest first, by arrival (ties, if any, by completion).
     fn snapshot(&self) -> Vec<Delivery> {
         let mut held: Vec<Arc<(u64, Delivery)>> = self.slots.iter().filter_map(ArcSwapOption::load_full).collect();
-        held.sort_by_key(|entry| std::cmp::Reverse(entry.0));
+        held.sort_by_key(|entry| std::cmp::Reverse((entry.1.received, entry.0)));
         held.iter().map(|entry| entry.1.clone()).collect()
     }
 }
@@ -95,6 +96,7 @@ mod tests {
 
     fn delivery(id: usize) -> Delivery {
         Delivery {
+            received: std::time::UNIX_EPOCH + std::time::Duration::from_secs(id as u64),
             time: String::new(),
             route: Some("r".into()),
             method: "POST".into(),
@@ -127,6 +129,19 @@ mod tests {
             .map(|d| d.delivery_id.unwrap())
             .collect();
         assert_eq!(ids, ["4", "3", "2"]);
+        // Listed by arrival, not by when they finished.
+        let recent = RecentDeliveries::new(3);
+        let recorder = recent.recorder("r");
+        for i in [2, 0, 1] {
+            recorder.record(delivery(i));
+        }
+        let ids: Vec<_> = recent
+            .list("r")
+            .unwrap()
+            .into_iter()
+            .map(|d| d.delivery_id.unwrap())
+            .collect();
+        assert_eq!(ids, ["2", "1", "0"]);
         assert!(recent.list("other").is_none());
         assert_eq!(recent.recorder("r").0.slots.len(), 3, "the same ring is reused");
     }
