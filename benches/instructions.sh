@@ -32,11 +32,6 @@ PROFILE=$PWD/target/callgrind.out
 WORK=$(mktemp -d)
 chmod 755 "$WORK"
 PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  stop_nginxes
-  rm -rf "$WORK"
-}
 trap cleanup EXIT
 
 UPSTREAM_PORT=$(free_port)

@@ -34,11 +34,6 @@ HOOKFENCE=$PWD/target/release/hookfence
 WORK=$(mktemp -d)
 chmod 755 "$WORK"
 PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  stop_nginxes
-  rm -rf "$WORK"
-}
 trap cleanup EXIT
 
 # Peak resident memory (VmHWM) of a process and its children, in MiB.

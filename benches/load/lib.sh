@@ -28,6 +28,15 @@ start_nginx() { # upstream|proxy
   nginx -c "$WORK/$1/nginx.conf" -p "$WORK/$1"
 }
 
+# Kills the processes in $PIDS and the nginxes, and removes $WORK: the
+# scripts' EXIT trap.
+cleanup() {
+  local pid
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  stop_nginxes
+  rm -rf "$WORK"
+}
+
 stop_nginxes() {
   local pidfile
   for pidfile in "$WORK"/*/nginx.pid; do

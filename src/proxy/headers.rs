@@ -6,8 +6,6 @@
 use std::net::IpAddr;
 
 use bytes::BytesMut;
-use std::fmt::Write as _;
-
 use http::header::{HeaderName, CONNECTION};
 use http::HeaderMap;
 use pingora::http::{RequestHeader, ResponseHeader};
@@ -162,7 +160,7 @@ fn put_ip(wire: &mut BytesMut, ip: IpAddr) {
                 wire.extend_from_slice(digits.format(octet).as_bytes());
             }
         }
-        IpAddr::V6(v6) => write!(wire, "{v6}").expect("writing to a BytesMut cannot fail"),
+        IpAddr::V6(v6) => wire.extend_from_slice(v6.to_string().as_bytes()),
     }
 }
 
