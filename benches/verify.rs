@@ -7,10 +7,10 @@ use std::time::SystemTime;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use hmac::{Hmac, Mac};
-use http::{HeaderMap, HeaderValue};
 use sha1::Sha1;
 use sha2::Sha256;
 
+use hookfence::header_lines::OwnedHeaderLines;
 use hookfence::verify::presets;
 use hookfence::verify::sign::Request;
 use hookfence::verify::Delivery;
@@ -80,17 +80,18 @@ fn verification(c: &mut Criterion) {
                 now,
             };
             let credentials = verifier.schemes()[0].sign(&keys[0], &request).expect("signable");
-            let mut headers = HeaderMap::new();
-            for (header, value) in &credentials.headers {
-                headers.insert(header.clone(), HeaderValue::from_str(value).expect("ascii"));
-            }
+            let headers: OwnedHeaderLines = credentials
+                .headers
+                .iter()
+                .map(|(name, value)| (name.as_str(), value.as_str()))
+                .collect();
             let query = credentials.query.map(|(k, v)| format!("{k}={v}"));
             group.bench_with_input(BenchmarkId::from_parameter(name), &body, |b, body| {
                 b.iter(|| {
                     verifier
                         .verify(
                             black_box(&Delivery {
-                                headers: &headers,
+                                headers: headers.lines(),
                                 query: query.as_deref(),
                                 url: Some(URL),
                                 body,

@@ -53,14 +53,12 @@ impl Filter {
 
 #[cfg(test)]
 mod tests {
-    use http::HeaderMap;
-
     use super::*;
     use crate::config::BranchPattern;
+    use crate::header_lines::HeaderLines;
 
     fn decide(filter: &Filter, event: Option<&str>, body: &[u8]) -> Decision {
-        let headers = HeaderMap::new();
-        filter.decide(event, &FieldReader::new(&headers, body))
+        filter.decide(event, &FieldReader::new(HeaderLines::empty(), body))
     }
 
     #[test]

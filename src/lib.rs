@@ -12,6 +12,8 @@ pub mod catalogue;
 pub mod config;
 pub mod dedup;
 pub mod filter;
+pub mod header_lines;
+pub mod http1;
 pub mod outcome;
 pub mod proxy;
 pub mod reload;

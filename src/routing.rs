@@ -11,6 +11,8 @@
 use std::cmp::Ordering;
 use std::collections::HashMap;
 
+use foldhash::fast::RandomState;
+
 use http::Method;
 
 /// One segment of a pattern. The derive order is the specificity order.
@@ -141,7 +143,9 @@ pub struct RouteTable<R> {
 /// One position in the segment tree.
 #[derive(Debug, Default)]
 struct Node {
-    literal: HashMap<String, Node>,
+    /// Keyed by the config's path segments; a request's segment is only
+    /// looked up, never inserted.
+    literal: HashMap<String, Node, RandomState>,
     param: Option<Box<Node>>,
     /// Routes whose pattern ends with `*` here.
     wildcard: Vec<usize>,

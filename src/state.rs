@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
+use foldhash::fast::RandomState;
 
 use crate::config::{Backend, Config, ConfigErrors, Verification};
 use crate::proxy::{BodyBudget, ConcurrencyLimit, LazyDedup};
@@ -21,7 +22,7 @@ use crate::telemetry::recent::{RecentDeliveries, Recorder, UNROUTED};
 /// A config with the telemetry handles of its routes.
 pub struct Live {
     pub config: Config,
-    routes: HashMap<String, RouteTelemetry>,
+    routes: HashMap<String, RouteTelemetry, RandomState>,
     unrouted: RouteTelemetry,
 }
 

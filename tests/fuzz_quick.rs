@@ -1,12 +1,19 @@
 //! A short fuzzing pass in the test suite (the full one is scripts/fuzz.sh):
-//! the signature-header parsers, every preset, the config parser and route
-//! matching on arbitrary input never panic, and nothing forged verifies.
+//! the signature-header parsers, every preset, the config parser, route
+//! matching and the HTTP/1 head and chunked parsers on arbitrary input never
+//! panic, and nothing forged verifies.
 
 use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
 
-use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use http::{HeaderValue, Method};
+
+use bytes::BytesMut;
 use proptest::prelude::*;
+
+use hookfence::header_lines::OwnedHeaderLines;
+use hookfence::http1::chunked::ChunkedDecoder;
+use hookfence::http1::{Framing, RequestHead, ResponseHead};
 
 use hookfence::config::Config;
 use hookfence::routing::{PathPattern, Routable, RouteMatch, RouteTable};
@@ -42,20 +49,21 @@ proptest! {
         let preset = &PRESETS[preset];
         let verifier = preset.verifier(true).unwrap();
         let keys = [preset.key(key_text(preset)).unwrap()];
-        let mut headers = HeaderMap::new();
-        if let Ok(value) = HeaderValue::from_bytes(&value) {
+        let mut headers = OwnedHeaderLines::new();
+        // Only bytes a header value can hold on the wire (no CR, LF or NUL).
+        if HeaderValue::from_bytes(&value).is_ok() {
             for scheme in verifier.schemes() {
                 if let Location::Header(name) = scheme.location() {
-                    headers.append(name, value.clone());
+                    headers.push(name.as_str(), &value);
                 }
             }
             for name in ["x-slack-request-timestamp", "webhook-id", "webhook-timestamp", "x-signature-timestamp",
                          "twitch-eventsub-message-id", "twitch-eventsub-message-timestamp", "x-zm-request-timestamp"] {
-                headers.insert(HeaderName::from_static(name), value.clone());
+                headers.push(name, &value);
             }
         }
         let delivery = Delivery {
-            headers: &headers,
+            headers: headers.lines(),
             query: Some(&query),
             url: Some("https://hooks.example.com/quick"),
             body: &body,
@@ -114,6 +122,52 @@ proptest! {
                 });
                 prop_assert!(!dotted, "{} matched", path);
             }
+        }
+    }
+
+    #[test]
+    fn http1_heads_parse_anything_and_stay_within_their_bytes(
+        raw in prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..600),
+            "(POST|GET|PRI) (/[ -~]{0,20}|\\*|http://[a-z]{1,5}[/?]?[ -~]{0,10}) HTTP/1\\.[01]\r\n([A-Za-z-]{1,12}:[ -~]{0,20}\r\n){0,6}\r\n[ -~]{0,20}".prop_map(String::into_bytes),
+        ],
+        split in any::<usize>(),
+    ) {
+        let mut buf = BytesMut::from(&raw[..]);
+        if let Ok(Some(head)) = RequestHead::parse(&mut buf) {
+            prop_assert!(buf.len() < raw.len(), "the head was split off");
+            prop_assert!(head.path().len() <= head.origin_form().len());
+            for (name, value) in head.headers().iter() {
+                prop_assert!(!name.is_empty() && name.len() + value.len() < raw.len());
+            }
+            // A head is complete regardless of how its bytes arrived.
+            let cut = split % raw.len();
+            let mut partial = BytesMut::from(&raw[..cut]);
+            if let Ok(Some(early)) = RequestHead::parse(&mut partial) {
+                prop_assert_eq!(early.target(), head.target());
+            }
+        }
+        let mut buf = BytesMut::from(&raw[..]);
+        if let Ok(Some(head)) = ResponseHead::parse(&mut buf, false) {
+            prop_assert!(head.framing != Framing::Empty || head.status < 200 || head.status == 204 || head.status == 304);
+        }
+    }
+
+    #[test]
+    fn the_chunked_decoder_takes_anything_and_never_yields_more_than_it_is_fed(
+        input in prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..400),
+            "([0-9a-fA-F]{1,3}(;[ -~]{0,8})?\r\n[ -~]{0,20}\r\n){0,4}0\r\n([A-Za-z]{1,5}: [ -~]{0,8}\r\n)?\r\n[ -~]{0,10}".prop_map(String::into_bytes),
+        ],
+        limit in 0u64..100,
+    ) {
+        let mut decoder = ChunkedDecoder::new(limit);
+        let mut decoded = 0;
+        if let Ok(consumed) = decoder.feed(&input, |data| decoded += data.len()) {
+            prop_assert!(consumed <= input.len());
+            prop_assert!(decoded <= consumed);
+            prop_assert!(decoded as u64 <= limit);
+            prop_assert!(decoder.is_done() || consumed == input.len());
         }
     }
 }

@@ -14,11 +14,12 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use ed25519_dalek::{Signer, SigningKey};
 use hmac::{Hmac, Mac};
-use http::{HeaderMap, HeaderName, HeaderValue};
+use http::{HeaderName, HeaderValue};
 use proptest::prelude::*;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
+use hookfence::header_lines::OwnedHeaderLines;
 use hookfence::verify::presets::{self, PRESETS};
 use hookfence::verify::{Delivery, Location, Rejection};
 
@@ -59,15 +60,8 @@ impl Signed {
         }
     }
 
-    fn header_map(&self) -> HeaderMap {
-        let mut map = HeaderMap::new();
-        for (name, value) in &self.headers {
-            map.append(
-                HeaderName::from_bytes(name.as_bytes()).unwrap(),
-                HeaderValue::from_str(value).unwrap(),
-            );
-        }
-        map
+    fn header_lines(&self) -> OwnedHeaderLines {
+        self.headers.iter().map(|(name, value)| (name, value)).collect()
     }
 }
 
@@ -76,10 +70,10 @@ fn verify_at(preset: &str, keys: &[&str], signed: &Signed, now: SystemTime) -> R
     let preset = presets::find(preset).expect("preset exists");
     let verifier = preset.verifier(false).expect("preset builds");
     let keys: Vec<_> = keys.iter().map(|k| preset.key(k).expect("key decodes")).collect();
-    let headers = signed.header_map();
+    let headers = signed.header_lines();
     verifier.verify(
         &Delivery {
-            headers: &headers,
+            headers: headers.lines(),
             query: signed.query.as_deref(),
             url: signed.url.as_deref(),
             body: &signed.body,
@@ -699,7 +693,7 @@ fn github_legacy_sha1_is_opt_in_and_cannot_downgrade() {
         );
         github.verifier(legacy).unwrap().verify(
             &Delivery {
-                headers: &signed.header_map(),
+                headers: signed.header_lines().lines(),
                 query: None,
                 url: None,
                 body,

@@ -4,7 +4,8 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use http::{HeaderMap, HeaderName, HeaderValue};
+use hookfence::header_lines::OwnedHeaderLines;
+use http::HeaderValue;
 use libfuzzer_sys::fuzz_target;
 
 use hookfence::verify::presets::PRESETS;
@@ -36,12 +37,13 @@ fuzz_target!(|data: &[u8]| {
 
     let verifier = preset.verifier(true).expect("presets build");
     let keys = [preset.key(key_text(preset)).expect("valid key")];
-    let mut headers = HeaderMap::new();
-    // The value goes into every header any scheme of the preset reads.
-    if let Ok(value) = HeaderValue::from_bytes(value) {
+    let mut headers = OwnedHeaderLines::new();
+    // The value goes into every header any scheme of the preset reads, if
+    // it is one a header can hold on the wire (no CR, LF or NUL).
+    if HeaderValue::from_bytes(value).is_ok() {
         for scheme in verifier.schemes() {
             if let Location::Header(name) = scheme.location() {
-                headers.append(name, value.clone());
+                headers.push(name.as_str(), value);
             }
         }
         for name in [
@@ -55,12 +57,12 @@ fuzz_target!(|data: &[u8]| {
             "twitch-eventsub-message-timestamp",
             "x-zm-request-timestamp",
         ] {
-            headers.insert(HeaderName::from_static(name), value.clone());
+            headers.push(name, value);
         }
     }
     let query = std::str::from_utf8(query).ok();
     let delivery = Delivery {
-        headers: &headers,
+        headers: headers.lines(),
         query,
         url: Some("https://hooks.example.com/fuzz"),
         body,

@@ -228,6 +228,9 @@ pub struct RouteLimits {
 pub struct Upstream {
     pub host: String,
     pub port: u16,
+    /// The address, when `host` is an IP literal (else it is resolved for
+    /// each delivery, so that a backend that moves is found).
+    pub address: Option<std::net::SocketAddr>,
     /// When set, replaces the request's path and query; otherwise they are kept.
     pub path: Option<String>,
 }

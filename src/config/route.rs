@@ -338,9 +338,14 @@ fn parse_upstream(text: &str) -> Result<Upstream, String> {
         .map(|pq| pq.as_str())
         .filter(|pq| !pq.is_empty() && *pq != "/")
         .map(str::to_owned);
+    let port = authority.port_u16().unwrap_or(80);
     Ok(Upstream {
+        address: host
+            .parse::<std::net::IpAddr>()
+            .ok()
+            .map(|ip| std::net::SocketAddr::new(ip, port)),
         host,
-        port: authority.port_u16().unwrap_or(80),
+        port,
         path,
     })
 }

@@ -1,20 +1,24 @@
 //! Reading the whole request body before anything else happens, bounded in
-//! size and time.
+//! size and time, into memory leased from the global body budget.
 //!
 //! A declared `Content-Length` above the route's limit is refused before a
-//! single body byte is read; chunked bodies are counted as they arrive. The
-//! body is kept as received (no decoding of any kind) in one buffer: the first
-//! chunk is kept as-is and only a multi-chunk body is gathered into a buffer
-//! pre-sized from `Content-Length`.
+//! single body byte is read. Otherwise the body is read once, into one buffer
+//! of exactly its length: the bytes that came with the head are moved there,
+//! the rest is read from the socket straight into place (a body that came
+//! whole with its head is used where it lies). That buffer is what
+//! is verified and what is forwarded. A chunked body is decoded as it
+//! arrives into a buffer grown in doublings, each covered by the lease first.
 
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
-use http::header::{CONTENT_LENGTH, EXPECT, TRANSFER_ENCODING};
-use http::HeaderMap;
-use pingora::protocols::http::ServerSession;
+use bytes::{Buf, Bytes, BytesMut};
 
 use super::admission::{Lease, BUDGET_WAIT};
+use super::client::Client;
+use super::deadline::within;
+use crate::http1::answer::CONTINUE;
+use crate::http1::chunked::{ChunkError, ChunkedDecoder};
+use crate::http1::{Framing, RequestHead};
 
 #[derive(Debug)]
 pub enum BodyError {
@@ -22,201 +26,123 @@ pub enum BodyError {
     TooLarge,
     /// The body did not arrive within the route's body timeout.
     Timeout,
-    /// Ambiguous framing (request smuggling attempts land here).
+    /// Broken chunked framing.
     BadFraming(&'static str),
-    /// The client broke the connection or sent an unreadable body.
-    Client(Box<pingora::Error>),
+    /// The client closed the connection or broke it mid-body.
+    Client(std::io::Error),
     /// No room in the global body budget within the wait.
     Overloaded,
 }
 
-/// The smallest step a chunked body's lease grows by.
-const MIN_GROWTH: u64 = 64 * 1024;
+/// The smallest step a chunked body's buffer (and lease) grows by.
+const MIN_GROWTH: u64 = 16 * 1024;
 
-/// The declared `Content-Length`, refusing framing that two HTTP parsers could
-/// read differently.
-pub fn declared_length(headers: &HeaderMap) -> Result<Option<u64>, BodyError> {
-    let mut lengths = headers.get_all(CONTENT_LENGTH).iter();
-    let Some(first) = lengths.next() else {
-        return Ok(None);
-    };
-    if lengths.next().is_some() {
-        return Err(BodyError::BadFraming("multiple Content-Length headers"));
-    }
-    if headers.contains_key(TRANSFER_ENCODING) {
-        return Err(BodyError::BadFraming("both Content-Length and Transfer-Encoding"));
-    }
-    let text = first
-        .to_str()
-        .map_err(|_| BodyError::BadFraming("invalid Content-Length"))?;
-    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(BodyError::BadFraming("invalid Content-Length"));
-    }
-    text.parse()
-        .map(Some)
-        .map_err(|_| BodyError::BadFraming("invalid Content-Length"))
-}
-
-/// A request that carried both `Content-Length` and `Transfer-Encoding`.
-/// pingora resolves that per RFC 9112 (chunked wins, `Content-Length` is
-/// dropped), but two parsers along the way may not: it is refused (400)
-/// rather than guessed at. Found from the raw header block, since the parsed
-/// headers no longer show the `Content-Length`.
-pub fn smuggling_framing(session: &ServerSession) -> Option<&'static str> {
-    if !session.req_header().headers.contains_key(TRANSFER_ENCODING) {
-        return None;
-    }
-    let raw = session.as_http1()?.get_headers_raw_bytes();
-    let name = CONTENT_LENGTH.as_str().as_bytes();
-    let has_content_length = super::headers::header_lines(&raw).any(|line| {
-        line.len() > name.len()
-            && line[..name.len()].eq_ignore_ascii_case(name)
-            && line[name.len()..].trim_ascii_start().starts_with(b":")
-    });
-    has_content_length.then_some("both Content-Length and Transfer-Encoding")
-}
-
-fn expects_continue(headers: &HeaderMap) -> bool {
-    headers
-        .get(EXPECT)
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
-}
-
-/// Reads the complete body of the current request into memory leased from
-/// the global budget (`lease` keeps it until the delivery is answered).
+/// Reads the complete body of `head`'s request. The lease keeps the body's
+/// memory counted until the delivery is answered.
 pub async fn read_body(
-    session: &mut ServerSession,
+    client: &mut Client,
+    head: &RequestHead,
     max: u64,
     timeout: Duration,
     lease: &mut Lease,
 ) -> Result<Bytes, BodyError> {
-    let headers = &session.req_header().headers;
-    let declared = declared_length(headers)?;
-    if declared.is_some_and(|len| len > max) {
-        return Err(BodyError::TooLarge);
-    }
-    // The declared body is allocated at once: lease it first. Only then,
-    // with the size acceptable and the memory ours, invite the client to
-    // send it.
-    if let Some(len) = declared {
-        lease
-            .grow_to(held_for(len), Instant::now() + BUDGET_WAIT)
-            .await
-            .map_err(|_| BodyError::Overloaded)?;
-    }
-    if expects_continue(headers) {
-        session.write_continue_response().await.map_err(BodyError::Client)?;
-    }
-    match tokio::time::timeout(timeout, gather(session, max, declared, lease)).await {
-        Ok(result) => result,
-        Err(_) => Err(BodyError::Timeout),
-    }
-}
-
-/// pingora reads a body through a read buffer of its own (64 KiB at most,
-/// never more than the body) and copies each chunk out of it.
-const PINGORA_READ_BUFFER: u64 = 64 * 1024;
-
-/// Memory a body of `len` bytes occupies while it is read: our buffer plus
-/// pingora's read buffer. This is what the lease covers, so the budget
-/// bounds real memory.
-fn held_for(len: u64) -> u64 {
-    len + len.min(PINGORA_READ_BUFFER)
-}
-
-/// Reads the body chunks. One chunk is kept as it came; several are
-/// gathered into one buffer, pre-sized from `Content-Length` or grown in
-/// doublings (each covered by the lease first) for a chunked body.
-async fn gather(
-    session: &mut ServerSession,
-    max: u64,
-    declared: Option<u64>,
-    lease: &mut Lease,
-) -> Result<Bytes, BodyError> {
-    let mut body = Gathered::Empty;
-    let mut total: u64 = 0;
-    // The buffer size the lease covers: the declared length, or for a
-    // chunked body a doubling ahead of what arrived.
-    let mut capacity = declared.unwrap_or(0);
-    while let Some(chunk) = session.read_request_body().await.map_err(BodyError::Client)? {
-        total += chunk.len() as u64;
-        if total > max {
-            return Err(BodyError::TooLarge);
-        }
-        if declared.is_some_and(|len| total > len) {
-            return Err(BodyError::BadFraming("body longer than Content-Length"));
-        }
-        if total > capacity {
-            capacity = total.max(capacity.saturating_mul(2)).max(MIN_GROWTH).min(max);
+    match head.framing {
+        Framing::Empty | Framing::Length(0) | Framing::UntilClose => Ok(Bytes::new()),
+        Framing::Length(length) => {
+            if length > max {
+                return Err(BodyError::TooLarge);
+            }
+            let length = usize::try_from(length).map_err(|_| BodyError::TooLarge)?;
+            // The whole body is allocated at once: lease it first. Only then,
+            // with the size acceptable and the memory ours, invite the client
+            // to send it.
             lease
-                .grow_to(held_for(capacity), Instant::now() + BUDGET_WAIT)
+                .grow_to(length as u64, Instant::now() + BUDGET_WAIT)
                 .await
                 .map_err(|_| BodyError::Overloaded)?;
+            // The usual delivery came whole with its head: no wait, no timer.
+            let buffered = client.buffered();
+            if buffered.len() >= length {
+                return Ok(buffered.split_to(length).freeze());
+            }
+            invite(client, head).await?;
+            within(timeout, read_rest(client, length))
+                .await
+                .unwrap_or(Err(BodyError::Timeout))
         }
-        let capacity = usize::try_from(capacity).unwrap_or(usize::MAX);
-        body = match body {
-            Gathered::Empty => Gathered::One(chunk),
-            Gathered::One(head) => {
-                let mut buf = BytesMut::with_capacity(capacity.max(head.len() + chunk.len()));
-                buf.extend_from_slice(&head);
-                buf.extend_from_slice(&chunk);
-                Gathered::Many(buf)
-            }
-            Gathered::Many(mut buf) => {
-                if buf.len() + chunk.len() > buf.capacity() {
-                    buf.reserve(capacity.saturating_sub(buf.len()).max(chunk.len()));
-                }
-                buf.extend_from_slice(&chunk);
-                Gathered::Many(buf)
-            }
-        };
+        Framing::Chunked => {
+            invite(client, head).await?;
+            within(timeout, read_chunked(client, max, lease))
+                .await
+                .unwrap_or(Err(BodyError::Timeout))
+        }
     }
-    Ok(match body {
-        Gathered::Empty => Bytes::new(),
-        Gathered::One(only) => only,
-        Gathered::Many(buf) => buf.freeze(),
-    })
 }
 
-/// A body being read: nothing yet, one chunk kept as it came, or several
-/// gathered into one buffer.
-enum Gathered {
-    Empty,
-    One(Bytes),
-    Many(BytesMut),
+/// Answers `Expect: 100-continue`, unless the body is already arriving.
+async fn invite(client: &mut Client, head: &RequestHead) -> Result<(), BodyError> {
+    if head.expects_continue && client.buffered().is_empty() {
+        client.write([CONTINUE]).await.map_err(BodyError::Client)?;
+    }
+    Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.append(*k, v.parse().unwrap());
+/// `length` bytes, some of which may have come with the head, gathered into
+/// one buffer of exactly that size.
+async fn read_rest(client: &mut Client, length: usize) -> Result<Bytes, BodyError> {
+    let mut body = BytesMut::with_capacity(length);
+    body.extend_from_slice(&client.buffered().split());
+    while body.len() < length {
+        match client.read_into(&mut body).await {
+            Ok(0) => return Err(BodyError::Client(std::io::ErrorKind::UnexpectedEof.into())),
+            Ok(_) => {}
+            Err(e) => return Err(BodyError::Client(e)),
         }
-        h
     }
+    Ok(body.freeze())
+}
 
-    #[test]
-    fn content_length_framing() {
-        assert_eq!(declared_length(&headers(&[])).unwrap(), None);
-        assert_eq!(
-            declared_length(&headers(&[("content-length", "42")])).unwrap(),
-            Some(42)
-        );
-        for bad in [
-            headers(&[("content-length", "1"), ("content-length", "1")]),
-            headers(&[("content-length", "1"), ("transfer-encoding", "chunked")]),
-            headers(&[("content-length", "-1")]),
-            headers(&[("content-length", "+1")]),
-            headers(&[("content-length", "1, 1")]),
-            headers(&[("content-length", "")]),
-        ] {
-            assert!(
-                matches!(declared_length(&bad), Err(BodyError::BadFraming(_))),
-                "{bad:?}"
-            );
+/// A chunked body, decoded as it arrives. What follows its end (a
+/// pipelined request) stays in the client's buffer.
+async fn read_chunked(client: &mut Client, max: u64, lease: &mut Lease) -> Result<Bytes, BodyError> {
+    let mut decoder = ChunkedDecoder::new(max);
+    let mut body = BytesMut::new();
+    loop {
+        let input = client.buffered();
+        // Decoding never yields more bytes than it is fed, nor more than
+        // `max` in all: covering that much first keeps the buffer within
+        // the lease.
+        let bound = ((body.len() + input.len()) as u64).min(max);
+        if bound > body.capacity() as u64 {
+            let capacity = bound
+                .max((body.capacity() as u64).saturating_mul(2))
+                .max(MIN_GROWTH)
+                .min(max);
+            lease
+                .grow_to(capacity, Instant::now() + BUDGET_WAIT)
+                .await
+                .map_err(|_| BodyError::Overloaded)?;
+            // A buffer of exactly the leased size (`reserve` could round up).
+            let capacity = usize::try_from(capacity).map_err(|_| BodyError::TooLarge)?;
+            let mut grown = BytesMut::with_capacity(capacity);
+            grown.extend_from_slice(&body);
+            body = grown;
+        }
+        let input = client.buffered();
+        let consumed = decoder
+            .feed(input, |data| body.extend_from_slice(data))
+            .map_err(|e| match e {
+                ChunkError::TooLarge => BodyError::TooLarge,
+                ChunkError::Invalid => BodyError::BadFraming("invalid chunked framing"),
+            })?;
+        input.advance(consumed);
+        if decoder.is_done() {
+            return Ok(body.freeze());
+        }
+        match client.fill().await {
+            Ok(0) => return Err(BodyError::Client(std::io::ErrorKind::UnexpectedEof.into())),
+            Ok(_) => {}
+            Err(e) => return Err(BodyError::Client(e)),
         }
     }
 }

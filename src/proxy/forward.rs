@@ -1,24 +1,24 @@
 //! Forwarding a verified delivery: one request to the route's upstream over a
-//! pooled connection ([`super::pool`]), and the answer relayed to the client.
+//! pooled connection ([`super::pool`]), its answer read with hookfence's own
+//! HTTP/1 parser ([`crate::http1`]), then relayed to the client.
 
 use std::io::IoSlice;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::header::TRANSFER_ENCODING;
-use http::{Method, StatusCode, Version};
-use pingora::protocols::http::v1::client::HttpSession as ClientSession;
-use pingora::protocols::http::ServerSession;
-use pingora::protocols::l4::stream::Stream as PlainStream;
+use bytes::BytesMut;
 use pingora::protocols::Stream;
-use pingora::upstreams::peer::HttpPeer;
-use pingora::{ErrorType, RetryType};
+use pingora::ErrorType;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::headers;
+use super::client::Client;
+use super::deadline::within;
+use super::headers::{self, BodyRelay};
 use super::pool::UpstreamPool;
 use crate::config::{Route, Upstream};
+use crate::http1::answer::Persistence;
+use crate::http1::chunked::ChunkedDecoder;
+use crate::http1::{Framing, HeadError, RequestHead, ResponseHead, Version};
 
 /// How long an idle upstream connection stays in the pool.
 pub const UPSTREAM_IDLE: Duration = Duration::from_secs(60);
@@ -28,319 +28,377 @@ const MAX_ATTEMPTS: usize = 3;
 /// Interim (1xx) answers accepted before the final one; an upstream that
 /// sends more is broken, not slow.
 const MAX_INTERIM_ANSWERS: usize = 8;
-/// The first read of an answer: enough for a typical response head. On the
-/// heap: a buffer held across an await would grow every connection's task,
-/// idle ones included.
-const FIRST_READ: usize = 1024;
+/// The first read of an answer: enough for a typical head and small body.
+const ANSWER_BUFFER: usize = 4 * 1024;
+/// Reads of a larger answer's body.
+const RELAY_BUFFER: usize = 64 * 1024;
 
 /// Why forwarding failed.
 #[derive(Debug)]
 pub enum ForwardError {
     /// Refused, reset, unresolvable, or an invalid answer: nothing usable came back.
-    Unreachable(Box<pingora::Error>),
+    Unreachable(String),
     /// No connection or no answer within the route's timeouts.
-    Timeout(Box<pingora::Error>),
-    /// The upstream answered `status` but the client went away before the
-    /// answer could be relayed.
-    Downstream { status: u16, error: Box<pingora::Error> },
-}
-
-impl ForwardError {
-    fn upstream(e: Box<pingora::Error>) -> Self {
-        if matches!(
-            e.etype(),
-            ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout
-        ) {
-            ForwardError::Timeout(e)
-        } else {
-            ForwardError::Unreachable(e)
-        }
-    }
+    Timeout(String),
+    /// The upstream answered `status`, but the answer could not be written
+    /// to the client (gone, or not reading).
+    Downstream { status: u16, error: std::io::Error },
 }
 
 /// What the upstream answered, once relayed to the client.
 #[derive(Debug, Clone, Copy)]
 pub struct Relayed {
     pub status: u16,
-    /// Whether the answer reached the client whole. When the header went out
-    /// but the body broke, the status is already the upstream's.
+    /// The answer reached the client whole. When it did not, the upstream
+    /// broke off mid-body and the client connection must end without a
+    /// proper ending, so that the client sees the answer cut short.
     pub complete: bool,
+    /// The client connection may serve another request.
+    pub persists: bool,
 }
 
-/// The upstream's answer, its header read and its body not yet relayed: the
+/// The upstream's answer, its head read and its body not yet relayed: the
 /// caller settles the dedup claim on the status before the sender hears back,
 /// so a sender retrying at once meets a released (or committed) claim.
 pub struct Answer {
-    upstream: Box<ClientSession>,
-    peer: HttpPeer,
-    pub status: u16,
-    /// A HEAD request: the answer has no body whatever its headers say.
-    head: bool,
+    upstream: Stream,
+    address: SocketAddr,
+    head: ResponseHead,
+    /// What was read after the head: the start of the body.
+    rest: BytesMut,
+    timeout: Duration,
 }
 
-/// Sends the delivery upstream and reads the response header.
-pub async fn send(
-    pool: &UpstreamPool,
-    session: &ServerSession,
-    route: &Route,
-    body: Bytes,
-) -> Result<Answer, ForwardError> {
-    let client_ip = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
-    let raw_header = session
-        .as_http1()
-        .map(|h1| h1.get_headers_raw_bytes())
-        .ok_or_else(|| ForwardError::Unreachable(pingora::Error::new_str("only HTTP/1 requests are forwarded")))?;
-    let request = session.req_header();
-    let head = request.method == Method::HEAD;
-    // Serialised once; each attempt writes the same bytes.
-    let wire = headers::upstream_request(request, &raw_header, route, &body, client_ip).freeze();
-    let peer = peer(&route.upstream, route).await?;
-    // Only a failure before the upstream sent a single byte is retried: it
-    // means a pooled connection the upstream had closed, which never saw the
-    // delivery. After any byte of an answer (a 1xx included) the upstream has
-    // the delivery, and sending it again would deliver it twice.
-    let mut attempt = 0;
-    let upstream = loop {
-        attempt += 1;
-        let (upstream, reused) = pool.checkout(&peer).await.map_err(ForwardError::upstream)?;
-        match exchange(upstream, &wire, &body, route.limits.upstream_timeout).await {
-            Ok(upstream) => break upstream,
-            Err((mut e, upstream)) => {
-                if let Some(mut upstream) = upstream {
-                    upstream.shutdown().await;
-                }
-                e.retry.decide_reuse(reused);
-                if !(e.retry() && attempt < MAX_ATTEMPTS) {
-                    return Err(ForwardError::upstream(e));
-                }
-            }
-        }
-    };
-
-    let Some(status) = upstream.resp_header().map(|h| h.status.as_u16()) else {
-        return Err(ForwardError::Unreachable(pingora::Error::new_str(
-            "upstream sent no response header",
-        )));
-    };
-    Ok(Answer {
-        upstream: Box::new(upstream),
-        peer,
-        status,
-        head,
-    })
+/// One exchange's failure, and whether the upstream may never have seen the
+/// delivery (then sending it again on a fresh connection is safe).
+struct Failure {
+    error: ForwardError,
+    unanswered: bool,
 }
 
-impl Answer {
-    /// Relays the answer to the client and returns the upstream connection
-    /// to the pool if both sides finished cleanly.
-    pub async fn relay(self, pool: &UpstreamPool, session: &mut ServerSession) -> Result<Relayed, ForwardError> {
-        let Answer {
-            mut upstream,
-            peer,
-            status,
-            head,
-        } = self;
-        let Some(answer) = upstream.resp_header() else {
-            return Err(ForwardError::Unreachable(pingora::Error::new_str(
-                "upstream sent no response header",
-            )));
-        };
-        let mut response = headers::downstream_response(answer);
-        // An HTTP/1.0 client cannot read chunked framing (RFC 9112 §6.1):
-        // the body is relayed decoded and ends with the connection.
-        if session.req_header().version == Version::HTTP_10 && response.headers.contains_key(TRANSFER_ENCODING) {
-            response.remove_header(&TRANSFER_ENCODING);
-            session.set_keepalive(None);
+impl Failure {
+    fn unanswered(what: String) -> Self {
+        Self {
+            error: ForwardError::Unreachable(what),
+            unanswered: true,
         }
-        session
-            .write_response_header(Box::new(response))
-            .await
-            .map_err(|error| ForwardError::Downstream { status, error })?;
-        if head {
-            // Nothing follows a HEAD answer; the connection is not reused,
-            // as pingora's reader cannot know the request was HEAD.
-            upstream.shutdown().await;
-            let complete = session.finish_body().await.is_ok();
-            return Ok(Relayed { status, complete });
+    }
+
+    fn answered(what: String) -> Self {
+        Self {
+            error: ForwardError::Unreachable(what),
+            unanswered: false,
         }
-        let complete = relay_body(&mut upstream, session).await;
-        if complete {
-            // `respect_keepalive` + `reuse` keep the connection only if the
-            // answer was framed, complete, and not marked `Connection: close`.
-            upstream.respect_keepalive();
-            if let Some(stream) = upstream.reuse().await {
-                pool.checkin(&peer, stream);
-            }
-        } else {
-            upstream.shutdown().await;
+    }
+
+    /// No answer in time. Never retried: the upstream may be working on it.
+    fn timeout() -> Self {
+        Self {
+            error: ForwardError::Timeout("no answer within the upstream timeout".into()),
+            unanswered: false,
         }
-        Ok(Relayed { status, complete })
     }
 }
 
-/// Sends the request and reads the (final, non-1xx) response header.
-///
-/// The serialised header and the body leave in one vectored write (one
-/// syscall, one segment for small deliveries, no copy of the body); pingora's
-/// client would write and flush the header on its own, waking the upstream
-/// twice per delivery. The first bytes of the answer are read here, to know
-/// whether the upstream sent anything (see `send`); pingora's client session
-/// then reads the answer, those bytes first.
+/// Sends the delivery (`wire`, the serialised head, then `body`) upstream
+/// and reads the head of the final answer.
+pub async fn send(
+    pool: &UpstreamPool,
+    route: &Route,
+    wire: &[u8],
+    body: &[u8],
+    head_request: bool,
+) -> Result<Answer, ForwardError> {
+    let address = address(&route.upstream, route.limits.connect_timeout).await?;
+    let timeout = route.limits.upstream_timeout;
+    // Only a failure before the upstream sent a single byte is retried: on a
+    // reused connection it means one the upstream had closed, which never saw
+    // the delivery. After any byte of an answer (a 1xx included) the upstream
+    // has the delivery, and sending it again would deliver it twice.
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let (stream, reused) = pool
+            .checkout(address, route.limits.connect_timeout)
+            .await
+            .map_err(connect_error)?;
+        // One deadline for the upstream to take the request and answer it.
+        let exchanged = within(timeout, exchange(stream, wire, body, head_request))
+            .await
+            .unwrap_or_else(|| Err(Failure::timeout()));
+        match exchanged {
+            Ok((upstream, head, rest)) => {
+                return Ok(Answer {
+                    upstream,
+                    address,
+                    head,
+                    rest,
+                    timeout,
+                })
+            }
+            Err(failure) if failure.unanswered && reused && attempt < MAX_ATTEMPTS => continue,
+            Err(failure) => return Err(failure.error),
+        }
+    }
+}
+
+/// Writes the request and reads the (final, non-1xx) answer's head.
 async fn exchange(
     mut stream: Stream,
     wire: &[u8],
-    body: &Bytes,
-    timeout: Duration,
-) -> Result<ClientSession, (Box<pingora::Error>, Option<ClientSession>)> {
-    if let Err(e) = write_request(&mut stream, wire, body, timeout).await {
-        return Err((e, None));
-    }
-    let stream = match first_bytes(stream, timeout).await {
-        Ok(stream) => stream,
-        Err(e) => return Err((e, None)),
-    };
-    let mut upstream = ClientSession::new(stream);
-    // The connection was made with the connect timeout; reads are bounded here.
-    upstream.read_timeout = Some(timeout);
-    for _ in 0..=MAX_INTERIM_ANSWERS {
-        if let Err(mut e) = upstream.read_response().await {
-            // The upstream has answered something: never sent again.
-            e.retry = RetryType::Decided(false);
-            return Err((e, Some(upstream)));
-        }
-        match upstream.resp_header().map(|h| h.status) {
+    body: &[u8],
+    head_request: bool,
+) -> Result<(Stream, ResponseHead, BytesMut), Failure> {
+    write_request(&mut stream, wire, body).await?;
+    let mut buf = BytesMut::with_capacity(ANSWER_BUFFER);
+    let mut interim = 0;
+    let mut received = false;
+    loop {
+        match ResponseHead::parse(&mut buf, head_request) {
             // A delivery never asks to switch protocols (`Upgrade` is not
-            // forwarded): a 101 is a broken answer, and what follows it is
-            // not HTTP.
-            Some(StatusCode::SWITCHING_PROTOCOLS) => break,
-            Some(status) if status.is_informational() => continue,
-            _ => return Ok(upstream),
+            // forwarded): what follows a 101 is not HTTP, even if it reads
+            // like it.
+            Ok(Some(head)) if head.status == 101 => {
+                return Err(Failure::answered("the upstream switched protocols".into()))
+            }
+            Ok(Some(head)) if head.is_interim() => {
+                interim += 1;
+                if interim > MAX_INTERIM_ANSWERS {
+                    return Err(Failure::answered("the upstream sent no final answer".into()));
+                }
+                continue;
+            }
+            Ok(Some(head)) => return Ok((stream, head, buf)),
+            Ok(None) => {}
+            Err(e) => return Err(Failure::answered(format!("invalid answer: {}", answer_problem(e)))),
         }
-    }
-    Err((
-        pingora::Error::explain(ErrorType::InvalidHTTPHeader, "upstream sent no usable final answer"),
-        Some(upstream),
-    ))
-}
-
-/// Waits for the first bytes of the answer on a plain TCP connection, and
-/// puts them back for pingora's reader. An error here means the upstream
-/// sent nothing at all, which is worth a retry on a reused connection. TLS
-/// streams cannot put bytes back: they are passed through untouched, and a
-/// failure to read their answer is never retried.
-async fn first_bytes(stream: Stream, timeout: Duration) -> pingora::Result<Stream> {
-    if !stream.as_any().is::<PlainStream>() {
-        return Ok(stream);
-    }
-    let Ok(mut plain) = stream.into_any().downcast::<PlainStream>() else {
-        return Err(pingora::Error::explain(
-            ErrorType::InternalError,
-            "upstream stream type changed",
-        ));
-    };
-    let mut first = vec![0u8; FIRST_READ];
-    match tokio::time::timeout(timeout, plain.read(&mut first)).await {
-        Ok(Ok(0)) => {
-            let mut e = pingora::Error::explain(ErrorType::ConnectionClosed, "upstream closed before answering");
-            e.retry = RetryType::ReusedOnly;
-            Err(e)
+        if buf.capacity() - buf.len() < ANSWER_BUFFER / 4 {
+            buf.reserve(ANSWER_BUFFER);
         }
-        Ok(Ok(n)) => {
-            plain.rewind(&first[..n]);
-            Ok(plain)
-        }
-        Ok(Err(io)) => {
-            let mut e = pingora::Error::because(ErrorType::ReadError, "reading the answer", io);
-            e.retry = RetryType::ReusedOnly;
-            Err(e)
-        }
-        Err(_) => Err(pingora::Error::explain(
-            ErrorType::ReadTimedout,
-            "waiting for the answer",
-        )),
+        let what = match stream.read_buf(&mut buf).await {
+            Ok(n) if n > 0 => {
+                received = true;
+                continue;
+            }
+            Ok(_) => "the upstream closed the connection".to_owned(),
+            Err(e) => format!("reading the answer: {e}"),
+        };
+        return Err(if received {
+            Failure::answered(format!("{what} mid-answer"))
+        } else {
+            Failure::unanswered(format!("{what} before answering"))
+        });
     }
 }
 
-/// Writes `header` and `body` with vectored writes, then flushes, within `timeout`.
-async fn write_request(stream: &mut Stream, header: &[u8], body: &[u8], timeout: Duration) -> pingora::Result<()> {
+fn answer_problem(e: HeadError) -> String {
+    match e {
+        HeadError::Malformed => "malformed head".into(),
+        HeadError::TooLarge => "head too large".into(),
+        other => other.to_string(),
+    }
+}
+
+/// Writes `header` and `body` with vectored writes (one syscall, one
+/// segment for a small delivery, no copy of the body), then flushes.
+async fn write_request(stream: &mut Stream, header: &[u8], body: &[u8]) -> Result<(), Failure> {
     let write = async {
-        let (mut header, mut body) = (header, body);
-        while !header.is_empty() || !body.is_empty() {
-            let written = stream
-                .write_vectored(&[IoSlice::new(header), IoSlice::new(body)])
-                .await?;
+        let mut slices = [IoSlice::new(header), IoSlice::new(body)];
+        let mut remaining = &mut slices[..];
+        IoSlice::advance_slices(&mut remaining, 0);
+        while !remaining.is_empty() {
+            let written = stream.write_vectored(remaining).await?;
             if written == 0 {
                 return Err(std::io::Error::from(std::io::ErrorKind::WriteZero));
             }
-            let from_header = written.min(header.len());
-            header = &header[from_header..];
-            body = &body[written - from_header..];
+            IoSlice::advance_slices(&mut remaining, written);
         }
         stream.flush().await
     };
-    match tokio::time::timeout(timeout, write).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => {
-            let mut error = pingora::Error::because(ErrorType::WriteError, "writing the request", e);
-            // A pooled connection the upstream closed fails here first: worth
-            // one more try on a fresh connection, like pingora's own writes.
-            error.retry = RetryType::ReusedOnly;
-            Err(error)
+    // A pooled connection the upstream closed fails here first: worth one
+    // more try on a fresh connection.
+    write
+        .await
+        .map_err(|e| Failure::unanswered(format!("writing the request: {e}")))
+}
+
+impl Answer {
+    pub fn status(&self) -> u16 {
+        self.head.status
+    }
+
+    /// Relays the answer to the client of `request`, keeping the client's
+    /// connection if `keep_client` and the answer's framing allow, and
+    /// returns the upstream connection to the pool if the answer ended
+    /// cleanly.
+    pub async fn relay(
+        self,
+        pool: &UpstreamPool,
+        client: &mut Client,
+        request: &RequestHead,
+        keep_client: bool,
+    ) -> Result<Relayed, ForwardError> {
+        let Answer {
+            mut upstream,
+            address,
+            head,
+            rest,
+            timeout,
+        } = self;
+        let status = head.status;
+        let http11 = request.version == Version::Http11;
+        // An HTTP/1.0 client cannot read chunked framing (RFC 9112 §6.1): the
+        // body is relayed decoded and ends with the connection; so does a
+        // body delimited by the upstream closing.
+        let (relay, persists) = match head.framing {
+            Framing::Chunked if !http11 => (BodyRelay::Dechunked, false),
+            Framing::UntilClose => (BodyRelay::AsFramed, false),
+            _ => (BodyRelay::AsFramed, keep_client),
+        };
+        let answer_head = headers::client_response(&head, Persistence::of(persists, http11), relay);
+        let mut body = BodyFramer::new(head.framing);
+        let mut pending = rest;
+        let mut decoded = BytesMut::new();
+        let mut head_sent = false;
+        loop {
+            decoded.clear();
+            let progress = match body.take(&pending, |data| {
+                if relay == BodyRelay::Dechunked {
+                    decoded.extend_from_slice(data);
+                }
+            }) {
+                Ok(progress) => progress,
+                Err(_) if !head_sent => {
+                    return Err(ForwardError::Unreachable(
+                        "invalid chunked framing in the answer".into(),
+                    ))
+                }
+                Err(_) => return Ok(cut_off(status)),
+            };
+            let part: &[u8] = match relay {
+                BodyRelay::Dechunked => &decoded,
+                BodyRelay::AsFramed => &pending[..progress.consumed],
+            };
+            let written = if head_sent {
+                client.write([part]).await
+            } else {
+                head_sent = true;
+                client.write([&answer_head, part]).await
+            };
+            if let Err(error) = written {
+                return Err(ForwardError::Downstream { status, error });
+            }
+            if progress.done {
+                // Reused only if the answer ended exactly where its framing
+                // said: bytes after it would be read as the next answer.
+                if head.persistent && progress.consumed == pending.len() {
+                    pool.checkin(address, upstream);
+                }
+                return Ok(Relayed {
+                    status,
+                    complete: true,
+                    persists,
+                });
+            }
+            pending.clear();
+            if pending.capacity() < RELAY_BUFFER {
+                pending.reserve(RELAY_BUFFER);
+            }
+            match within(timeout, upstream.read_buf(&mut pending)).await {
+                Some(Ok(0)) if head.framing == Framing::UntilClose => {
+                    return Ok(Relayed {
+                        status,
+                        complete: true,
+                        persists: false,
+                    })
+                }
+                Some(Ok(n)) if n > 0 => {}
+                _ => return Ok(cut_off(status)),
+            }
         }
-        Err(_) => Err(pingora::Error::explain(ErrorType::WriteTimedout, "writing the request")),
     }
 }
 
-/// Streams the upstream's body to the client; `false` if either side broke.
-async fn relay_body(upstream: &mut ClientSession, session: &mut ServerSession) -> bool {
-    loop {
-        match upstream.read_body_bytes().await {
-            Ok(Some(chunk)) => {
-                if session.write_response_body(chunk, false).await.is_err() {
-                    return false;
+fn cut_off(status: u16) -> Relayed {
+    Relayed {
+        status,
+        complete: false,
+        persists: false,
+    }
+}
+
+/// How much of what arrives belongs to the answer's body.
+enum BodyFramer {
+    Exact(u64),
+    Chunked(ChunkedDecoder),
+    UntilClose,
+}
+
+struct Progress {
+    /// Bytes of the input that are the body's.
+    consumed: usize,
+    /// The body ended.
+    done: bool,
+}
+
+impl BodyFramer {
+    fn new(framing: Framing) -> Self {
+        match framing {
+            Framing::Empty => BodyFramer::Exact(0),
+            Framing::Length(n) => BodyFramer::Exact(n),
+            Framing::Chunked => BodyFramer::Chunked(ChunkedDecoder::new(u64::MAX)),
+            Framing::UntilClose => BodyFramer::UntilClose,
+        }
+    }
+
+    /// Takes the body's part of `input`; decoded chunk data goes to `data`.
+    fn take(&mut self, input: &[u8], data: impl FnMut(&[u8])) -> Result<Progress, crate::http1::chunked::ChunkError> {
+        Ok(match self {
+            BodyFramer::Exact(left) => {
+                let take = usize::try_from(*left).map_or(input.len(), |left| left.min(input.len()));
+                *left -= take as u64;
+                Progress {
+                    consumed: take,
+                    done: *left == 0,
                 }
             }
-            Ok(None) => return session.finish_body().await.is_ok(),
-            Err(_) => return false,
-        }
+            BodyFramer::Chunked(decoder) => Progress {
+                consumed: decoder.feed(input, data)?,
+                done: decoder.is_done(),
+            },
+            BodyFramer::UntilClose => Progress {
+                consumed: input.len(),
+                done: false,
+            },
+        })
     }
 }
 
-/// The pingora peer for a route, with the route's timeouts.
-async fn peer(upstream: &Upstream, route: &Route) -> Result<HttpPeer, ForwardError> {
-    // Resolving counts against the connect timeout: a stuck resolver is an
-    // unreachable upstream.
-    let address = match tokio::time::timeout(route.limits.connect_timeout, resolve(upstream)).await {
-        Ok(address) => address?,
-        Err(_) => {
-            return Err(ForwardError::Timeout(pingora::Error::explain(
-                ErrorType::ConnectTimedout,
-                format!("resolving upstream {}", upstream.host),
-            )))
-        }
-    };
-    let mut peer = HttpPeer::new(address, false, String::new());
-    let options = &mut peer.options;
-    options.connection_timeout = Some(route.limits.connect_timeout);
-    options.idle_timeout = Some(UPSTREAM_IDLE);
-    Ok(peer)
+fn connect_error(e: Box<pingora::Error>) -> ForwardError {
+    if matches!(e.etype(), ErrorType::ConnectTimedout) {
+        ForwardError::Timeout(e.to_string())
+    } else {
+        ForwardError::Unreachable(e.to_string())
+    }
 }
 
-/// IP literals are used as they are; names go through the system resolver on
-/// each delivery so that a backend that moves (a container restart) is found.
-async fn resolve(upstream: &Upstream) -> Result<SocketAddr, ForwardError> {
-    if let Ok(ip) = upstream.host.parse::<IpAddr>() {
-        return Ok(SocketAddr::new(ip, upstream.port));
+/// The upstream's address: an IP literal as it is; a name through the
+/// system resolver, on each delivery so that a backend that moves (a
+/// container restart) is found. Resolving counts against the connect
+/// timeout: a stuck resolver is an unreachable upstream.
+async fn address(upstream: &Upstream, connect_timeout: Duration) -> Result<SocketAddr, ForwardError> {
+    if let Some(address) = upstream.address {
+        return Ok(address);
     }
-    let unresolved = |detail: String| {
-        ForwardError::Unreachable(pingora::Error::explain(
-            ErrorType::ConnectNoRoute,
-            format!("cannot resolve upstream {}: {detail}", upstream.host),
-        ))
-    };
-    tokio::net::lookup_host((upstream.host.as_str(), upstream.port))
-        .await
-        .map_err(|e| unresolved(e.to_string()))?
-        .next()
-        .ok_or_else(|| unresolved("no addresses".into()))
+    let unresolved =
+        |detail: String| ForwardError::Unreachable(format!("cannot resolve upstream {}: {detail}", upstream.host));
+    let lookup = tokio::net::lookup_host((upstream.host.as_str(), upstream.port));
+    match tokio::time::timeout(connect_timeout, lookup).await {
+        Ok(Ok(mut addresses)) => addresses.next().ok_or_else(|| unresolved("no addresses".into())),
+        Ok(Err(e)) => Err(unresolved(e.to_string())),
+        Err(_) => Err(ForwardError::Timeout(format!(
+            "resolving upstream {} timed out",
+            upstream.host
+        ))),
+    }
 }

@@ -1,20 +1,20 @@
 //! Header rewriting at the proxy boundary: hop-by-hop headers are removed in
 //! both directions (RFC 9110 §7.6.1), the upstream request is re-framed with a
 //! `Content-Length` for the exact body bytes, and `X-Forwarded-For` is extended.
-//! Everything else passes as it arrived.
+//! Everything else passes as it arrived: names in their case, in their order,
+//! values byte for byte.
 
 use std::net::IpAddr;
 
-use bytes::BytesMut;
-use http::header::{HeaderName, CONNECTION};
-use http::HeaderMap;
-use pingora::http::{RequestHeader, ResponseHeader};
+use bytes::{BufMut, BytesMut};
 
 use crate::config::Route;
+use crate::header_lines::names_equal;
+use crate::http1::answer::{put_status_line, Persistence};
+use crate::http1::head::connection_tokens;
+use crate::http1::{RequestHead, ResponseHead};
 use crate::verify::display_header_name;
 use crate::verify::template::Inputs;
-
-const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 /// Headers that describe one connection, never the message (lowercase).
 const HOP_BY_HOP: [&str; 8] = [
@@ -32,54 +32,21 @@ const HOP_BY_HOP: [&str; 8] = [
 /// answers itself (`Expect`): the client's are not forwarded (lowercase).
 const REWRITTEN: [&str; 4] = ["content-length", "transfer-encoding", "expect", "x-forwarded-for"];
 
-/// Whether `name` is one of `names` (ASCII case-insensitive). The length
-/// check first: most names differ in length, which costs one compare.
-fn is_one_of<'a>(name: &[u8], names: impl IntoIterator<Item = &'a str>) -> bool {
-    names
-        .into_iter()
-        .any(|n| n.len() == name.len() && name.eq_ignore_ascii_case(n.as_bytes()))
+/// Whether `name` is one of `names` (ASCII case-insensitive).
+fn is_one_of<'a>(name: &[u8], names: impl IntoIterator<Item = &'a [u8]>) -> bool {
+    names.into_iter().any(|n| names_equal(name, n))
 }
 
-/// The header lines of a raw request head, without their line ends: after
-/// the request line and any empty lines before it (RFC 9112 §2.2 lets a
-/// server skip those, and pingora's parser does, but its raw block keeps
-/// them), up to the empty line that ends the head.
-pub fn header_lines(raw: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let start = raw.iter().position(|&b| b != b'\r' && b != b'\n').unwrap_or(raw.len());
-    raw[start..]
-        .split(|&b| b == b'\n')
-        .skip(1)
-        .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
-        .take_while(|line| !line.is_empty())
-}
-
-/// Header names a `Connection` header lists as hop-by-hop, as written.
-fn connection_listed(headers: &HeaderMap) -> impl Iterator<Item = &str> + '_ {
-    headers
-        .get_all(CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .filter(|token| !token.is_empty())
+fn listed(names: &'static [&'static str]) -> impl Iterator<Item = &'static [u8]> {
+    names.iter().map(|n| n.as_bytes())
 }
 
 /// The request sent upstream, serialised: the request line, the client's
-/// end-to-end header lines exactly as they arrived (name case and order
-/// kept), then the body's exact length and the route's additions
-/// (`sign_forwarded`, `X-Forwarded-For`). Hop-by-hop headers, framing
-/// headers, `Expect` (answered by hookfence itself) and the route's
-/// `strip_credential` removals are left out.
-///
-/// Built from pingora's raw header block rather than by cloning and editing
-/// a header map: one buffer, no per-header allocation.
-pub fn upstream_request(
-    downstream: &RequestHeader,
-    raw_header: &[u8],
-    route: &Route,
-    body: &[u8],
-    client_ip: Option<IpAddr>,
-) -> BytesMut {
+/// end-to-end header lines as they arrived, then the body's exact length and
+/// the route's additions (`sign_forwarded`, `X-Forwarded-For`). Hop-by-hop
+/// headers, framing headers, `Expect` (answered by hookfence itself) and the
+/// route's `strip_credential` removals are left out.
+pub fn upstream_request(request: &RequestHead, route: &Route, body: &[u8], client_ip: Option<IpAddr>) -> BytesMut {
     let signature = route.sign_forwarded.as_ref().and_then(|sign| {
         let inputs = Inputs {
             body,
@@ -90,101 +57,107 @@ pub fn upstream_request(
             .sign(&sign.secret, &inputs)
             .map(|value| (&sign.scheme.header, value))
     });
+    let headers = request.headers();
     // Usually empty (no allocation): most senders list nothing beyond `close`.
-    let listed: Vec<&str> = connection_listed(&downstream.headers).collect();
+    let named_by_connection: Vec<&[u8]> = if request.connection_names_headers {
+        connection_tokens(headers).collect()
+    } else {
+        Vec::new()
+    };
     let dropped = |name: &[u8]| {
-        is_one_of(name, HOP_BY_HOP)
-            || is_one_of(name, REWRITTEN)
-            || is_one_of(name, listed.iter().copied())
-            || is_one_of(name, route.strip_headers.iter().map(HeaderName::as_str))
-            || signature.as_ref().is_some_and(|(h, _)| is_one_of(name, [h.as_str()]))
+        is_one_of(name, listed(&HOP_BY_HOP))
+            || is_one_of(name, listed(&REWRITTEN))
+            || is_one_of(name, named_by_connection.iter().copied())
+            || is_one_of(name, route.strip_headers.iter().map(|h| h.as_str().as_bytes()))
+            || signature
+                .as_ref()
+                .is_some_and(|(h, _)| names_equal(name, h.as_str().as_bytes()))
     };
 
-    let mut wire = BytesMut::with_capacity(raw_header.len() + 128);
-    wire.extend_from_slice(downstream.method.as_str().as_bytes());
-    wire.extend_from_slice(b" ");
-    wire.extend_from_slice(&target(downstream, route));
-    wire.extend_from_slice(b" HTTP/1.1\r\n");
-    for line in header_lines(raw_header) {
-        let Some(colon) = line.iter().position(|&b| b == b':') else {
-            continue;
-        };
-        if !dropped(&line[..colon]) {
-            wire.extend_from_slice(line);
-            wire.extend_from_slice(b"\r\n");
+    let mut wire = BytesMut::with_capacity(request_head_size(request) + 128);
+    wire.put_slice(request.method.as_str().as_bytes());
+    wire.put_u8(b' ');
+    put_target(&mut wire, request, route);
+    wire.put_slice(b" HTTP/1.1\r\n");
+    for (name, value) in headers.iter() {
+        if !dropped(name) {
+            put_header(&mut wire, name, value);
         }
     }
-    let add = |wire: &mut BytesMut, name: &[u8], value: &[u8]| {
-        wire.extend_from_slice(name);
-        wire.extend_from_slice(b": ");
-        wire.extend_from_slice(value);
-        wire.extend_from_slice(b"\r\n");
-    };
-    add(
+    put_header(
         &mut wire,
         b"Content-Length",
         itoa::Buffer::new().format(body.len()).as_bytes(),
     );
     if let Some(ip) = client_ip {
         // Every earlier hop is kept, however many lines it came in.
-        wire.extend_from_slice(b"X-Forwarded-For: ");
-        for previous in downstream.headers.get_all(&X_FORWARDED_FOR) {
-            wire.extend_from_slice(previous.as_bytes());
-            wire.extend_from_slice(b", ");
+        wire.put_slice(b"X-Forwarded-For: ");
+        for previous in headers.get_all("x-forwarded-for") {
+            wire.put_slice(previous);
+            wire.put_slice(b", ");
         }
         put_ip(&mut wire, ip);
-        wire.extend_from_slice(b"\r\n");
+        wire.put_slice(b"\r\n");
     }
     if let Some((name, value)) = &signature {
-        add(
+        put_header(
             &mut wire,
             display_header_name(name.as_str()).as_bytes(),
             value.as_bytes(),
         );
     }
-    wire.extend_from_slice(b"\r\n");
+    wire.put_slice(b"\r\n");
     wire
 }
 
+/// Roughly the size of the request's head, to size the serialised copy.
+fn request_head_size(request: &RequestHead) -> usize {
+    request
+        .headers()
+        .iter()
+        .map(|(n, v)| n.len() + v.len() + 4)
+        .sum::<usize>()
+        + request.target().len()
+        + 32
+}
+
+fn put_header(wire: &mut BytesMut, name: &[u8], value: &[u8]) {
+    wire.put_slice(name);
+    wire.put_slice(b": ");
+    wire.put_slice(value);
+    wire.put_slice(b"\r\n");
+}
+
 /// Writes an address in its usual text form; IPv4, the common case,
-/// without going through `Display` and the formatter (a tenth of the
-/// header serialisation's instructions, by callgrind).
+/// without going through `Display` and the formatter.
 fn put_ip(wire: &mut BytesMut, ip: IpAddr) {
     match ip {
         IpAddr::V4(v4) => {
             let mut digits = itoa::Buffer::new();
             for (i, octet) in v4.octets().into_iter().enumerate() {
                 if i > 0 {
-                    wire.extend_from_slice(b".");
+                    wire.put_u8(b'.');
                 }
-                wire.extend_from_slice(digits.format(octet).as_bytes());
+                wire.put_slice(digits.format(octet).as_bytes());
             }
         }
-        IpAddr::V6(v6) => wire.extend_from_slice(v6.to_string().as_bytes()),
+        IpAddr::V6(v6) => wire.put_slice(v6.to_string().as_bytes()),
     }
 }
 
 /// The upstream request target: the route's upstream path if it has one;
 /// else the client's target byte for byte, in origin form, without the
 /// query parameters `strip_credential` removes.
-fn target(downstream: &RequestHeader, route: &Route) -> Vec<u8> {
+fn put_target(wire: &mut BytesMut, request: &RequestHead, route: &Route) {
     if let Some(path) = &route.upstream.path {
-        return path.as_bytes().to_vec();
-    }
-    let raw = downstream.raw_path();
-    // Absolute-form targets (`POST http://host/path`) become origin-form.
-    let origin = if raw.starts_with(b"/") {
-        raw.to_vec()
+        wire.put_slice(path.as_bytes());
+    } else if route.strip_query.is_empty() {
+        wire.put_slice(request.origin_form().as_bytes());
     } else {
-        downstream
-            .uri
-            .path_and_query()
-            .map_or(b"/".to_vec(), |pq| pq.as_str().as_bytes().to_vec())
-    };
-    if route.strip_query.is_empty() {
-        origin
-    } else {
-        without_query_params(&origin, &route.strip_query)
+        wire.put_slice(&without_query_params(
+            request.origin_form().as_bytes(),
+            &route.strip_query,
+        ));
     }
 }
 
@@ -211,20 +184,42 @@ fn without_query_params(target: &[u8], names: &[String]) -> Vec<u8> {
     out
 }
 
-/// The upstream's response as relayed to the client. Framing headers
-/// (`Content-Length`, `Transfer-Encoding`) stay: pingora frames the body from them.
-pub fn downstream_response(upstream: &ResponseHeader) -> ResponseHeader {
-    let mut resp = upstream.clone();
-    // Only the hop-by-hop headers actually present are removed: removing a
-    // name hashes it, and an answer usually carries one (`Connection`).
-    let listed: Vec<&str> = connection_listed(&upstream.headers).collect();
-    for name in upstream.headers.keys() {
-        let bytes = name.as_str().as_bytes();
-        if is_one_of(bytes, HOP_BY_HOP) || is_one_of(bytes, listed.iter().copied()) {
-            resp.remove_header(name);
+/// How the answer's body reaches the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyRelay {
+    /// As the upstream framed it.
+    AsFramed,
+    /// Chunked framing removed (an HTTP/1.0 client): the body ends with the
+    /// connection.
+    Dechunked,
+}
+
+/// The head of the upstream's answer as relayed to the client: its status
+/// and reason, its end-to-end headers as they arrived, and what hookfence
+/// says about the client's connection.
+pub fn client_response(answer: &ResponseHead, persistence: Persistence, relay: BodyRelay) -> BytesMut {
+    let headers = answer.headers();
+    let named_by_connection: Vec<&[u8]> = connection_tokens(headers)
+        .filter(|t| !names_equal(t, b"close") && !names_equal(t, b"keep-alive"))
+        .collect();
+    let dropped = |name: &[u8]| {
+        is_one_of(name, listed(&HOP_BY_HOP))
+            || is_one_of(name, named_by_connection.iter().copied())
+            || (relay == BodyRelay::Dechunked && names_equal(name, b"transfer-encoding"))
+            // Framed both ways: the chunked framing is what is relayed.
+            || (answer.length_and_encoding && names_equal(name, b"content-length"))
+    };
+    let size: usize = headers.iter().map(|(n, v)| n.len() + v.len() + 4).sum();
+    let mut out = BytesMut::with_capacity(size + 64);
+    put_status_line(&mut out, answer.status, answer.reason());
+    for (name, value) in headers.iter() {
+        if !dropped(name) {
+            put_header(&mut out, name, value);
         }
     }
-    resp
+    out.put_slice(persistence.header_line());
+    out.put_slice(b"\r\n");
+    out
 }
 
 #[cfg(test)]
@@ -242,32 +237,25 @@ mod tests {
         Config::parse(Path::new("t.toml"), &source, &|_| Some("forward-secret".into())).unwrap()
     }
 
+    fn request(raw: &[u8]) -> RequestHead {
+        RequestHead::parse(&mut BytesMut::from(raw)).unwrap().unwrap()
+    }
+
     #[test]
     fn the_upstream_request_keeps_end_to_end_header_lines_as_they_arrived() {
-        // Empty lines before the request line may be skipped by a server (RFC 9112 §2.2).
-        let raw = b"\r\nPOST /hooks/gl?token=t&x=1 HTTP/1.1\r\nHost: hooks.example.com\r\nX-Gitlab-Token: secret\r\nconnection: keep-alive, X-Hop\r\nX-Hop: gone\r\nKeep-Alive: timeout=5\r\nTE: trailers\r\nExpect: 100-continue\r\nTransfer-Encoding: chunked\r\nX-Forwarded-For: 10.0.0.1\r\nx-forwarded-for: 10.0.0.2\r\nX-CamelCase: Kept As Is\r\nX-Hookfence-Signature-256: forged\r\n\r\n";
-        let mut downstream = RequestHeader::build("POST", b"/hooks/gl?token=t&x=1", None).unwrap();
-        for line in raw.split(|&b| b == b'\n').skip(1) {
-            let line = std::str::from_utf8(line).unwrap().trim_end();
-            if let Some((name, value)) = line.split_once(": ") {
-                downstream.append_header(name.to_owned(), value).unwrap();
-            }
-        }
+        let head = request(b"\r\nPOST /hooks/gl?token=t&x=1 HTTP/1.1\r\nHost: hooks.example.com\r\nX-Gitlab-Token: secret\r\nconnection: keep-alive, X-Hop\r\nX-Hop: gone\r\nKeep-Alive: timeout=5\r\nTE: trailers\r\nExpect: 100-continue\r\nTransfer-Encoding: chunked\r\nX-Forwarded-For: 10.0.0.1\r\nx-forwarded-for: 10.0.0.2\r\nX-CamelCase: Kept As Is\r\nX-Hookfence-Signature-256: forged\r\n\r\n");
         let config = config(
             "strip_credential = true\nsign_forwarded = { header = \"X-Hookfence-Signature-256\", secret = \"env:F\" }",
         );
         let route = &config.routes.routes()[0];
         let body = b"{}";
-        let wire = upstream_request(
-            &downstream,
-            raw,
-            route,
-            body,
-            Some(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 9))),
-        );
+        let wire = upstream_request(&head, route, body, Some(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 9))));
         let text = String::from_utf8(wire.to_vec()).unwrap();
         let lines: Vec<&str> = text.split("\r\n").collect();
-        assert_eq!(lines[0], "POST /hooks/gl?token=t&x=1 HTTP/1.1");
+        assert_eq!(
+            lines[0], "POST /hooks/gl?token=t&x=1 HTTP/1.1",
+            "GitLab's credential is a header"
+        );
         assert_eq!(lines[1], "Host: hooks.example.com");
         assert_eq!(lines[2], "X-CamelCase: Kept As Is", "case and value kept");
         assert_eq!(lines[3], "Content-Length: 2");
@@ -282,24 +270,46 @@ mod tests {
         );
         assert_eq!(&lines[6..], ["", ""], "{text}");
     }
+
+    #[test]
+    fn absolute_form_targets_are_forwarded_in_origin_form() {
+        let config = config("");
+        let route = &config.routes.routes()[0];
+        let head = request(b"POST HTTP://hooks.example.com/hooks/a?b=1 HTTP/1.1\r\nHost: hooks.example.com\r\n\r\n");
+        let wire = upstream_request(&head, route, b"", None);
+        assert!(wire.starts_with(b"POST /hooks/a?b=1 HTTP/1.1\r\n"), "{wire:?}");
+    }
+
+    fn answer(raw: &[u8]) -> ResponseHead {
+        ResponseHead::parse(&mut BytesMut::from(raw), false).unwrap().unwrap()
+    }
+
     #[test]
     fn hop_by_hop_headers_of_the_answer_are_not_relayed() {
-        let mut upstream = ResponseHeader::build(200, None).unwrap();
-        for (name, value) in [
-            ("Content-Type", "application/json"),
-            ("Connection", "keep-alive, X-Upstream-Hop"),
-            ("Keep-Alive", "timeout=5"),
-            ("X-Upstream-Hop", "1"),
-            ("Content-Length", "2"),
-            ("X-Request-Id", "abc"),
-        ] {
-            upstream.append_header(name, value).unwrap();
-        }
-        let relayed = downstream_response(&upstream);
-        let mut names: Vec<&str> = relayed.headers.keys().map(HeaderName::as_str).collect();
-        names.sort_unstable();
-        assert_eq!(names, ["content-length", "content-type", "x-request-id"]);
-        assert_eq!(relayed.status, 200);
+        let upstream = answer(b"HTTP/1.1 200 Fine\r\nContent-Type: application/json\r\nConnection: keep-alive, X-Upstream-Hop\r\nKeep-Alive: timeout=5\r\nX-Upstream-Hop: 1\r\nContent-Length: 2\r\nX-Request-Id: abc\r\n\r\n");
+        let relayed = client_response(&upstream, Persistence::Implied, BodyRelay::AsFramed);
+        assert_eq!(
+            &relayed[..],
+            &b"HTTP/1.1 200 Fine\r\nContent-Type: application/json\r\nContent-Length: 2\r\nX-Request-Id: abc\r\n\r\n"[..]
+        );
+        let closing = client_response(&upstream, Persistence::Close, BodyRelay::AsFramed);
+        assert!(closing.ends_with(b"X-Request-Id: abc\r\nConnection: close\r\n\r\n"));
+    }
+
+    #[test]
+    fn dechunked_and_doubly_framed_answers_lose_their_stale_framing_headers() {
+        let chunked = answer(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-A: 1\r\n\r\n");
+        let relayed = client_response(&chunked, Persistence::Close, BodyRelay::Dechunked);
+        assert_eq!(
+            &relayed[..],
+            &b"HTTP/1.1 200 OK\r\nX-A: 1\r\nConnection: close\r\n\r\n"[..]
+        );
+        let both = answer(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n");
+        let relayed = client_response(&both, Persistence::Implied, BodyRelay::AsFramed);
+        assert_eq!(
+            &relayed[..],
+            &b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"[..]
+        );
     }
 
     #[test]

@@ -1,16 +1,23 @@
-//! The data path: route → body → verify → forward → outcome, on pingora.
+//! The data path: route → body → verify → filter → dedup → forward →
+//! outcome, for each request of each client connection.
 //!
-//! hookfence implements pingora's [`HttpServerApp`] rather than `ProxyHttp`:
-//! `ProxyHttp` streams the request body to the upstream *after* connecting, and
-//! a body consumed in `request_filter` is not forwarded at all (pingora issues
-//! #349 and #575; its retry buffer keeps only 64 KiB). hookfence must hold the
-//! whole body and verify it before the upstream sees a single byte — not even a
-//! connection — so it reads the request with pingora's server session and
-//! forwards it over pooled upstream connections ([`forward`], [`pool`]).
+//! hookfence is a pingora [`ServerApp`]: pingora owns the listeners (TCP and
+//! TLS), the worker threads, graceful shutdown and upgrades; hookfence reads
+//! and writes HTTP/1 on the connection itself ([`crate::http1`]). pingora's
+//! `ProxyHttp` streams a body to the upstream *after* connecting, and a body
+//! consumed in `request_filter` is not forwarded at all (pingora issues #349
+//! and #575); its HTTP sessions read a body only through a 64 KiB buffer of
+//! their own, copying it out. hookfence must hold the whole body and verify it
+//! before the upstream sees a single byte — not even a connection — so it
+//! reads each body once into a buffer of its exact size, verifies it there,
+//! and forwards it from there over pooled upstream connections ([`forward`],
+//! [`pool`]).
 
 mod admission;
 mod body;
 mod claim;
+mod client;
+mod deadline;
 mod forward;
 mod headers;
 mod pool;
@@ -18,30 +25,31 @@ mod pool;
 pub use admission::{BodyBudget, ConcurrencyLimit};
 pub use claim::LazyDedup;
 
+use std::pin::pin;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
-use pingora::apps::{HttpPersistentSettings, HttpServerApp, ReusedHttpStream};
-use pingora::http::ResponseHeader;
-use pingora::protocols::http::ServerSession;
+use http::Method;
+use pingora::apps::ServerApp;
+use pingora::protocols::Stream;
 use pingora::server::ShutdownWatch;
-use pingora::ErrorType;
-
 use serde_json::json;
 
 use crate::config::{Config, Route, Verification};
 use crate::filter::Decision;
+use crate::http1::answer::{self, Persistence};
+use crate::http1::{HeadError, RequestHead, Version};
 use crate::outcome::Outcome;
 use crate::routing::RouteMatch;
-use crate::state::Shared;
+use crate::state::{Live, Shared};
 use crate::telemetry::AuditRecord;
 use crate::verify::field::FieldReader;
 use crate::verify::Delivery;
 use body::BodyError;
 use claim::{Claim, Gate};
+use client::{Arrival, Client};
 use forward::ForwardError;
 use pool::UpstreamPool;
 
@@ -60,86 +68,107 @@ impl HookfenceApp {
     }
 }
 
-/// How a delivery ended, as far as the connection is concerned.
+/// How a request ended, as far as the connection is concerned.
 struct Ending {
     outcome: Outcome,
+    /// The status the client was answered with (0: no answer was written).
     status: u16,
-    /// Whether the connection may serve another request: false when the body
-    /// was left unread or the answer broke off.
-    reusable: bool,
-    /// The answer started but did not reach the client whole: the connection
-    /// is dropped without finishing it, so that the client sees it end early
-    /// (finishing would write a chunked answer's last chunk and make a
-    /// truncated answer look complete).
-    cut_off: bool,
-}
-
-impl Ending {
-    fn new(outcome: Outcome, status: u16, reusable: bool) -> Self {
-        Self {
-            outcome,
-            status,
-            reusable,
-            cut_off: false,
-        }
-    }
-
-    fn cut_off(outcome: Outcome, status: u16) -> Self {
-        Self {
-            outcome,
-            status,
-            reusable: false,
-            cut_off: true,
-        }
-    }
+    /// The connection may serve another request.
+    persists: bool,
+    /// Request bytes may still be on their way (a body left unread): they
+    /// are drained for a moment before the connection closes, so that the
+    /// answer is not lost to a reset.
+    unread_body: bool,
 }
 
 #[async_trait]
-impl HttpServerApp for HookfenceApp {
-    async fn process_new_http(
-        self: &Arc<Self>,
-        mut session: ServerSession,
-        shutdown: &ShutdownWatch,
-    ) -> Option<ReusedHttpStream> {
+impl ServerApp for HookfenceApp {
+    async fn process_new(self: &Arc<Self>, stream: Stream, shutdown: &ShutdownWatch) -> Option<Stream> {
+        // Waited on by idle connections; made once per connection, so that
+        // its registration with the shutdown signal is too.
+        let mut stopping = pin!(stopped(shutdown.clone()));
+        let mut client = Client::new(stream, self.shared.live().config.server.header_timeout);
+        let mut unread_body = false;
         // Pipelined requests (RFC 9112 §9.3.2) are served one after the
         // other, each read, verified and answered on its own, in order.
-        session.set_pipelining_enabled(true);
-        // The config in force when the request arrives governs it to the end.
-        let live = self.shared.live();
-        let config = &live.config;
-        match tokio::time::timeout(config.server.header_timeout, session.read_request()).await {
-            Ok(Ok(true)) => {}
-            // Clean close between requests.
-            Ok(Ok(false)) => return None,
-            Ok(Err(e)) => {
-                if e.etype() == &ErrorType::InvalidHTTPHeader {
-                    session.set_keepalive(None);
-                    let _ = respond_json(&mut session, 400, &json!({ "error": "malformed request" })).await;
+        loop {
+            // The config in force when a request arrives governs it to the end.
+            let live = self.shared.live();
+            let timeout = live.config.server.header_timeout;
+            // A client that stops reading its answer must not hold a slot
+            // and a body lease for ever: each write gets the header timeout.
+            client.set_write_timeout(timeout);
+            let head = match client.next_request(timeout, stopping.as_mut()).await {
+                Arrival::Request(head) => head,
+                Arrival::Refused(problem) => {
+                    refuse_head(&mut client, problem).await;
+                    unread_body = true;
+                    break;
                 }
-                session.shutdown().await;
-                return None;
-            }
-            // Slow or stalled headers: cut the connection off.
-            Err(_) => {
-                session.shutdown().await;
-                return None;
+                Arrival::Closed | Arrival::TimedOut => break,
+            };
+            let draining = *shutdown.borrow();
+            let ending = self.serve(&mut client, head, &live, draining).await;
+            if !ending.persists {
+                unread_body = ending.unread_body;
+                break;
             }
         }
-        if *shutdown.borrow() {
-            session.set_keepalive(None);
-        }
-        // A client that stops reading its answer must not hold a slot and a
-        // body lease for ever: each write gets the header timeout.
-        session.set_write_timeout(Some(config.server.header_timeout));
+        client.close(unread_body).await;
+        None
+    }
+}
 
+/// Completes once the server starts shutting down.
+async fn stopped(mut shutdown: ShutdownWatch) {
+    while !*shutdown.borrow_and_update() {
+        if shutdown.changed().await.is_err() {
+            // The signal is gone with the server: nothing more to wait for.
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// A head that cannot be served: a JSON error, then the connection closes
+/// (whatever follows it cannot be trusted to be a next request).
+async fn refuse_head(client: &mut Client, problem: HeadError) {
+    let body = json!({ "error": problem.to_string() }).to_string();
+    let _ = client
+        .write([&answer::json(
+            problem.status(),
+            body.as_bytes(),
+            None,
+            Persistence::Close,
+        )])
+        .await;
+}
+
+/// One request on its connection, and what it may still do to it.
+struct Exchange<'c> {
+    client: &'c mut Client,
+    head: RequestHead,
+    /// The connection may persist after this request, as far as the client
+    /// and a shutdown are concerned.
+    persistent: bool,
+    /// The body was read whole.
+    body_read: bool,
+}
+
+impl HookfenceApp {
+    async fn serve(&self, client: &mut Client, head: RequestHead, live: &Live, draining: bool) -> Ending {
         let started = Instant::now();
-        let header = session.req_header();
-        let mut record = AuditRecord::new(header.method.to_string(), header.uri.path().to_owned());
+        let mut record = AuditRecord::new(head.method.to_string(), head.path().to_owned());
+        let mut exchange = Exchange {
+            persistent: head.persistent && !draining,
+            client,
+            head,
+            body_read: false,
+        };
         let ending = match self.shared.admission.try_enter() {
-            Some(_admitted) => self.handle(&mut session, config, &mut record).await,
+            Some(_admitted) => self.handle(&mut exchange, &live.config, &mut record).await,
             None => {
                 record.reason = Some("too many requests at once".into());
-                overloaded(&mut session).await
+                exchange.overloaded().await
             }
         };
 
@@ -153,66 +182,54 @@ impl HttpServerApp for HookfenceApp {
         telemetry
             .metrics
             .observe(ending.outcome, elapsed, body_bytes, upstream_status, upstream_duration);
-
-        if ending.cut_off {
-            session.shutdown().await;
-            return None;
-        }
-        if !ending.reusable {
-            session.set_keepalive(None);
-        }
-        let persistent = HttpPersistentSettings::for_session(&session);
-        match session.finish().await {
-            Ok(stream) => stream.map(|s| ReusedHttpStream::from_reusable_stream(s, persistent)),
-            Err(_) => None,
-        }
+        ending
     }
-}
 
-impl HookfenceApp {
-    async fn handle(&self, session: &mut ServerSession, config: &Config, record: &mut AuditRecord) -> Ending {
-        if let Some(problem) = body::smuggling_framing(session) {
-            return reject(session, Outcome::BadRequest, problem, false).await;
-        }
-        let header = session.req_header();
-        let (route, keys) = match config.routes.find(&header.method, header.uri.path()) {
+    async fn handle(&self, exchange: &mut Exchange<'_>, config: &Config, record: &mut AuditRecord) -> Ending {
+        let head = &exchange.head;
+        let (route, keys) = match config.routes.find(&head.method, head.path()) {
             RouteMatch::Found { route, params } => match &route.verification {
                 Verification::Verified { keys, .. } => match keys.for_params(&params) {
                     Some(keys) => (route, keys),
                     None => {
                         record.route = Some(route.name.clone());
-                        return reject(session, Outcome::RejectedUnknownTenant, "no source for this app", false).await;
+                        return exchange
+                            .reject(Outcome::RejectedUnknownTenant, "no source for this app")
+                            .await;
                     }
                 },
                 Verification::Unsigned => (route, &[][..]),
             },
             RouteMatch::MethodNotAllowed => {
-                return reject(session, Outcome::RejectedMethod, "method not allowed", false).await
+                return exchange.reject(Outcome::RejectedMethod, "method not allowed").await
             }
-            RouteMatch::NotFound => return reject(session, Outcome::NoRoute, "no route", false).await,
+            RouteMatch::NotFound => return exchange.reject(Outcome::NoRoute, "no route").await,
         };
         record.route = Some(route.name.clone());
         // Header fields are cheap and help explain a refusal; body fields are
         // read only once the delivery is verified.
-        record.read_fields(&route.fields, &FieldReader::new(&header.headers, &[]));
+        record.read_fields(&route.fields, &FieldReader::new(head.headers(), &[]));
 
         // Held until the delivery is answered: the body's memory is budgeted.
         let mut lease = self.shared.budget.lease();
-        let body = match body::read_body(session, route.limits.max_body, route.limits.body_timeout, &mut lease).await {
+        let limits = &route.limits;
+        let body = match body::read_body(exchange.client, head, limits.max_body, limits.body_timeout, &mut lease).await
+        {
             Ok(body) => body,
-            Err(e) => return reject_body(session, e, record).await,
+            Err(e) => return exchange.reject_body(e, record).await,
         };
+        exchange.body_read = true;
         record.body_bytes = body.len();
 
-        let header = session.req_header();
+        let head = &exchange.head;
         if let Verification::Verified { verifier, .. } = &route.verification {
-            let url = route.public_url.as_ref().map(|base| {
-                let target = header.uri.path_and_query().map_or("/", |pq| pq.as_str());
-                format!("{base}{target}")
-            });
+            let url = route
+                .public_url
+                .as_ref()
+                .map(|base| format!("{base}{}", head.origin_form()));
             let delivery = Delivery {
-                headers: &header.headers,
-                query: header.uri.query(),
+                headers: head.headers(),
+                query: head.query(),
                 url: url.as_deref(),
                 body: &body,
                 now: SystemTime::now(),
@@ -221,22 +238,26 @@ impl HookfenceApp {
                 record.signature_valid = Some(false);
                 let message = rejection.to_string();
                 record.reason = Some(message.clone());
-                return reject(session, Outcome::from(&rejection), &message, true).await;
+                return exchange.reject(Outcome::from(&rejection), &message).await;
             }
             record.signature_valid = Some(true);
         }
 
-        let fields = FieldReader::new(&header.headers, &body);
+        let fields = FieldReader::new(head.headers(), &body);
         record.read_fields(&route.fields, &fields);
         match route.filter.decide(record.event.as_deref(), &fields) {
             Decision::Forward => {}
             Decision::Pong => {
                 record.reason = Some("test event answered".into());
-                return answer(session, Outcome::Filtered, 200, &json!({ "status": "pong" }), None).await;
+                return exchange
+                    .answer(Outcome::Filtered, 200, &json!({ "status": "pong" }), None)
+                    .await;
             }
             Decision::Ignore(reason) => {
                 record.reason = Some(reason);
-                return answer(session, Outcome::Filtered, 202, &json!({ "status": "ignored" }), None).await;
+                return exchange
+                    .answer(Outcome::Filtered, 202, &json!({ "status": "ignored" }), None)
+                    .await;
             }
         }
 
@@ -244,129 +265,143 @@ impl HookfenceApp {
             Gate::Forward(claim) => claim,
             Gate::Answer(refusal) => {
                 let status = refusal.outcome.status();
-                return answer(session, refusal.outcome, status, &refusal.body, refusal.retry_after).await;
+                return exchange
+                    .answer(refusal.outcome, status, &refusal.body, refusal.retry_after)
+                    .await;
             }
         };
-        self.forward(session, route, body, record, claim).await
+        self.forward(exchange, route, body, record, claim).await
     }
 
     async fn forward(
         &self,
-        session: &mut ServerSession,
+        exchange: &mut Exchange<'_>,
         route: &Route,
         body: Bytes,
         record: &mut AuditRecord,
         claim: Option<Claim<'_>>,
     ) -> Ending {
         let forwarding = Instant::now();
-        let answer = forward::send(&self.pool, session, route, body).await;
+        let head = &exchange.head;
+        let wire = headers::upstream_request(head, route, &body, exchange.client.ip);
+        let answer = forward::send(&self.pool, route, &wire, &body, head.method == Method::HEAD).await;
         if let Some(claim) = claim {
-            let delivered = answer.as_ref().is_ok_and(|a| (200..300).contains(&a.status));
+            let delivered = answer.as_ref().is_ok_and(|a| (200..300).contains(&a.status()));
             claim.settle(delivered, record).await;
         }
         let relayed = match answer {
-            Ok(answer) => answer.relay(&self.pool, session).await,
+            Ok(answer) => {
+                answer
+                    .relay(&self.pool, exchange.client, &exchange.head, exchange.persistent)
+                    .await
+            }
             Err(e) => Err(e),
         };
         record.upstream_duration = Some(forwarding.elapsed());
         match relayed {
             Ok(relayed) => {
                 record.upstream_status = Some(relayed.status);
-                if relayed.complete {
-                    Ending::new(Outcome::Forwarded, relayed.status, true)
-                } else {
+                if !relayed.complete {
                     record.reason = Some("the answer broke off before it was relayed whole".into());
-                    Ending::cut_off(Outcome::Forwarded, relayed.status)
+                }
+                Ending {
+                    outcome: Outcome::Forwarded,
+                    status: relayed.status,
+                    persists: relayed.complete && relayed.persists,
+                    unread_body: false,
                 }
             }
-            Err(ForwardError::Timeout(e)) => {
-                record.reason = Some(e.to_string());
-                reject(session, Outcome::UpstreamTimeout, "upstream timed out", true).await
+            Err(ForwardError::Timeout(reason)) => {
+                record.reason = Some(reason);
+                exchange.reject(Outcome::UpstreamTimeout, "upstream timed out").await
             }
-            Err(ForwardError::Unreachable(e)) => {
-                record.reason = Some(e.to_string());
-                reject(session, Outcome::UpstreamError, "upstream unavailable", true).await
+            Err(ForwardError::Unreachable(reason)) => {
+                record.reason = Some(reason);
+                exchange.reject(Outcome::UpstreamError, "upstream unavailable").await
             }
             Err(ForwardError::Downstream { status, error }) => {
                 record.upstream_status = Some(status);
-                record.reason = Some(error.to_string());
-                Ending::cut_off(Outcome::Forwarded, status)
+                record.reason = Some(format!("the client did not take the answer: {error}"));
+                Ending {
+                    outcome: Outcome::Forwarded,
+                    status,
+                    persists: false,
+                    unread_body: false,
+                }
             }
         }
     }
 }
 
-async fn reject_body(session: &mut ServerSession, error: BodyError, record: &mut AuditRecord) -> Ending {
-    match error {
-        BodyError::TooLarge => reject(session, Outcome::RejectedBodyTooLarge, "body too large", false).await,
-        BodyError::Timeout => reject(session, Outcome::RejectedTimeout, "body not received in time", false).await,
-        BodyError::BadFraming(what) => reject(session, Outcome::BadRequest, what, false).await,
-        BodyError::Overloaded => {
-            record.reason = Some("no room in the in-flight body budget".into());
-            overloaded(session).await
+impl Exchange<'_> {
+    /// Whether request bytes may still be unread: a body that was not read.
+    fn unread_body(&self) -> bool {
+        !self.body_read && self.head.has_body()
+    }
+
+    /// Answers with one of hookfence's own JSON answers. The connection
+    /// persists only if nothing of the request is left unread.
+    async fn answer(
+        &mut self,
+        outcome: Outcome,
+        status: u16,
+        body: &serde_json::Value,
+        retry_after: Option<u64>,
+    ) -> Ending {
+        let unread_body = self.unread_body();
+        let persists = self.persistent && !unread_body;
+        let bytes = answer::json(
+            status,
+            body.to_string().as_bytes(),
+            retry_after,
+            Persistence::of(persists, self.head.version == Version::Http11),
+        );
+        let written = self.client.write([&bytes]).await.is_ok();
+        Ending {
+            outcome,
+            status,
+            persists: persists && written,
+            unread_body,
         }
-        // The client is gone or sent garbage mid-body: nobody to answer.
-        BodyError::Client(e) => {
-            record.reason = Some(e.to_string());
-            Ending::new(Outcome::BadRequest, 0, false)
+    }
+
+    /// Answers with the outcome's status and a JSON error.
+    async fn reject(&mut self, outcome: Outcome, message: &str) -> Ending {
+        self.answer(outcome, outcome.status(), &json!({ "error": message }), None)
+            .await
+    }
+
+    /// 503 with `Retry-After` under load.
+    async fn overloaded(&mut self) -> Ending {
+        let body = json!({ "error": "overloaded; retry later" });
+        self.answer(
+            Outcome::Overloaded,
+            503,
+            &body,
+            Some(admission::OVERLOAD_RETRY_AFTER_SECS),
+        )
+        .await
+    }
+
+    async fn reject_body(&mut self, error: BodyError, record: &mut AuditRecord) -> Ending {
+        match error {
+            BodyError::TooLarge => self.reject(Outcome::RejectedBodyTooLarge, "body too large").await,
+            BodyError::Timeout => self.reject(Outcome::RejectedTimeout, "body not received in time").await,
+            BodyError::BadFraming(what) => self.reject(Outcome::BadRequest, what).await,
+            BodyError::Overloaded => {
+                record.reason = Some("no room in the in-flight body budget".into());
+                self.overloaded().await
+            }
+            // The client is gone or broke the connection mid-body: nobody to answer.
+            BodyError::Client(e) => {
+                record.reason = Some(e.to_string());
+                Ending {
+                    outcome: Outcome::BadRequest,
+                    status: 0,
+                    persists: false,
+                    unread_body: false,
+                }
+            }
         }
     }
-}
-
-/// Answers with the outcome's status and a JSON error. `body_read` tells
-/// whether the request body was consumed (the connection may be kept).
-async fn reject(session: &mut ServerSession, outcome: Outcome, message: &str, body_read: bool) -> Ending {
-    let status = outcome.status();
-    if !body_read {
-        session.set_keepalive(None);
-    }
-    let written = respond_json(session, status, &json!({ "error": message }))
-        .await
-        .is_ok();
-    Ending::new(outcome, status, body_read && written)
-}
-
-/// 503 with `Retry-After` under load; the connection closes (the body, if
-/// any, was not read).
-async fn overloaded(session: &mut ServerSession) -> Ending {
-    session.set_keepalive(None);
-    let body = json!({ "error": "overloaded; retry later" });
-    let written = respond(session, 503, &body, Some(admission::OVERLOAD_RETRY_AFTER_SECS))
-        .await
-        .is_ok();
-    Ending::new(Outcome::Overloaded, if written { 503 } else { 0 }, false)
-}
-
-/// Answers a verified delivery that is not forwarded (the body was read).
-async fn answer(
-    session: &mut ServerSession,
-    outcome: Outcome,
-    status: u16,
-    body: &serde_json::Value,
-    retry_after: Option<u64>,
-) -> Ending {
-    let written = respond(session, status, body, retry_after).await.is_ok();
-    Ending::new(outcome, status, written)
-}
-
-async fn respond_json(session: &mut ServerSession, status: u16, body: &serde_json::Value) -> pingora::Result<()> {
-    respond(session, status, body, None).await
-}
-
-async fn respond(
-    session: &mut ServerSession,
-    status: u16,
-    body: &serde_json::Value,
-    retry_after: Option<u64>,
-) -> pingora::Result<()> {
-    let body = Bytes::from(body.to_string());
-    let mut response = ResponseHeader::build(status, Some(3))?;
-    response.insert_header(CONTENT_TYPE, "application/json")?;
-    response.insert_header(CONTENT_LENGTH, body.len())?;
-    if let Some(seconds) = retry_after {
-        response.insert_header(RETRY_AFTER, seconds)?;
-    }
-    session.write_response_header(Box::new(response)).await?;
-    session.write_response_body(body, true).await?;
-    Ok(())
 }

@@ -16,6 +16,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
@@ -23,9 +24,10 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use crossbeam_queue::ArrayQueue;
+use foldhash::fast::RandomState;
 use pingora::connectors::TransportConnector;
 use pingora::protocols::Stream;
-use pingora::upstreams::peer::{HttpPeer, Peer};
+use pingora::upstreams::peer::HttpPeer;
 use tokio::io::AsyncReadExt;
 
 /// Idle connections kept per upstream address.
@@ -36,7 +38,7 @@ type Idle = ArrayQueue<(Stream, Instant)>;
 pub struct UpstreamPool {
     connector: TransportConnector,
     idle_timeout: Duration,
-    queues: ArcSwap<HashMap<u64, Arc<Idle>>>,
+    queues: ArcSwap<HashMap<SocketAddr, Arc<Idle>, RandomState>>,
     /// Serialises adding a queue for a new address (rare); never taken on
     /// the way to an existing queue.
     adding: Mutex<()>,
@@ -47,43 +49,43 @@ impl UpstreamPool {
         Self {
             connector: TransportConnector::new(None),
             idle_timeout,
-            queues: ArcSwap::from_pointee(HashMap::new()),
+            queues: ArcSwap::from_pointee(HashMap::default()),
             adding: Mutex::new(()),
         }
     }
 
-    /// A connection to `peer`: an idle one that is still healthy, else a new
-    /// one. `true` with a reused connection.
-    pub async fn checkout(&self, peer: &HttpPeer) -> pingora::Result<(Stream, bool)> {
-        if let Some(queue) = self.queues.load().get(&peer.reuse_hash()) {
+    /// A connection to `address`: an idle one that is still healthy, else a
+    /// new one, made within `connect_timeout`. `true` with a reused connection.
+    pub async fn checkout(&self, address: SocketAddr, connect_timeout: Duration) -> pingora::Result<(Stream, bool)> {
+        if let Some(queue) = self.queues.load().get(&address) {
             while let Some((mut stream, since)) = queue.pop() {
                 if since.elapsed() < self.idle_timeout && still_open(&mut stream) {
                     return Ok((stream, true));
                 }
             }
         }
+        let mut peer = HttpPeer::new(address, false, String::new());
+        peer.options.connection_timeout = Some(connect_timeout);
+        peer.options.idle_timeout = Some(self.idle_timeout);
         // Boxed: connecting (TLS handshake included) is a future of ~9 KB,
         // which unboxed would be part of every client connection's task,
         // idle or not (measured: 11 KB per connection in all). New upstream
         // connections are the rare path; pay the allocation only there.
-        Ok((Box::pin(self.connector.new_stream(peer)).await?, false))
+        Ok((Box::pin(self.connector.new_stream(&peer)).await?, false))
     }
 
     /// Keeps a connection whose exchange completed cleanly for the next
-    /// delivery; when the queue is full the connection is simply closed.
-    pub fn checkin(&self, peer: &HttpPeer, mut stream: Stream) {
-        if !still_open(&mut stream) {
-            return;
-        }
-        let key = peer.reuse_hash();
-        let queue = match self.queues.load().get(&key) {
+    /// delivery (its health is checked when it is taken out again); when the
+    /// queue is full the connection is simply closed.
+    pub fn checkin(&self, address: SocketAddr, stream: Stream) {
+        let queue = match self.queues.load().get(&address) {
             Some(queue) => Arc::clone(queue),
-            None => self.add_queue(key),
+            None => self.add_queue(address),
         };
         let _ = queue.push((stream, Instant::now()));
     }
 
-    fn add_queue(&self, key: u64) -> Arc<Idle> {
+    fn add_queue(&self, key: SocketAddr) -> Arc<Idle> {
         let _adding = self.adding.lock().unwrap_or_else(|p| p.into_inner());
         let current = self.queues.load();
         if let Some(queue) = current.get(&key) {

@@ -69,7 +69,6 @@ impl AuditRecord {
     pub fn finish(self, outcome: Outcome, status: u16, duration: Duration) -> Delivery {
         Delivery {
             received: self.received,
-            time: humantime::format_rfc3339_millis(self.received).to_string(),
             route: self.route,
             method: self.method,
             path: self.path,
@@ -88,6 +87,10 @@ impl AuditRecord {
     }
 }
 
+fn rfc3339_millis<S: serde::Serializer>(time: &SystemTime, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(&humantime::format_rfc3339_millis(*time))
+}
+
 fn micros(duration: Duration) -> u64 {
     u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
 }
@@ -95,12 +98,10 @@ fn micros(duration: Duration) -> u64 {
 /// One finished delivery, as logged and as listed by `/deliveries`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Delivery {
-    /// When the request line arrived, for ordering: deliveries finish in any
-    /// order, and `time` is only to the millisecond.
-    #[serde(skip)]
-    pub received: std::time::SystemTime,
-    /// When the request line arrived (RFC 3339, UTC).
-    pub time: String,
+    /// When the request line arrived; listed as `time` (RFC 3339, UTC, to
+    /// the millisecond), written out only when listed, not per delivery.
+    #[serde(rename = "time", serialize_with = "rfc3339_millis")]
+    pub received: SystemTime,
     pub route: Option<String>,
     pub method: String,
     pub path: String,

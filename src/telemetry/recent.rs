@@ -97,7 +97,6 @@ mod tests {
     fn delivery(id: usize) -> Delivery {
         Delivery {
             received: std::time::UNIX_EPOCH + std::time::Duration::from_secs(id as u64),
-            time: String::new(),
             route: Some("r".into()),
             method: "POST".into(),
             path: "/".into(),

@@ -6,9 +6,10 @@
 //! one pass over the body that builds nothing but the value it finds
 //! ([`super::json_pointer`]).
 
-use http::header::{HeaderMap, HeaderName};
+use http::header::HeaderName;
 
 use super::json_pointer::{self, Lookup};
+use crate::header_lines::HeaderLines;
 
 /// One source of a value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,12 +59,12 @@ pub const MAX_FIELD_LEN: usize = 256;
 
 /// Reads fields from one delivery.
 pub struct FieldReader<'a> {
-    headers: &'a HeaderMap,
+    headers: HeaderLines<'a>,
     body: &'a [u8],
 }
 
 impl<'a> FieldReader<'a> {
-    pub fn new(headers: &'a HeaderMap, body: &'a [u8]) -> Self {
+    pub fn new(headers: HeaderLines<'a>, body: &'a [u8]) -> Self {
         Self { headers, body }
     }
 
@@ -72,13 +73,13 @@ impl<'a> FieldReader<'a> {
     pub fn get(&self, field: &Field) -> Option<String> {
         let value = match field {
             Field::Header(name) => {
-                let mut values = self.headers.get_all(name).iter();
-                let first = values.next()?;
                 // Two values could mean two deliveries' ids: use neither.
-                if values.next().is_some() {
+                let value = self.headers.single(name.as_str()).ok()??;
+                // Visible ASCII only, as `HeaderValue::to_str` accepts.
+                if !value.iter().all(|&b| b == b'\t' || (b' '..=b'~').contains(&b)) {
                     return None;
                 }
-                first.to_str().ok()?.trim().to_owned()
+                std::str::from_utf8(value).ok()?.trim().to_owned()
             }
             Field::Json(pointer) => match json_pointer::lookup(self.body, pointer).ok()? {
                 Lookup::Text(text) | Lookup::Number(text) => text,
@@ -92,19 +93,25 @@ impl<'a> FieldReader<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::header_lines::OwnedHeaderLines;
 
     #[test]
     fn parse_and_read() {
-        let mut headers = HeaderMap::new();
-        headers.insert("x-github-delivery", "abc".parse().unwrap());
-        headers.append("x-dup", "1".parse().unwrap());
-        headers.append("x-dup", "2".parse().unwrap());
+        let headers: OwnedHeaderLines = [
+            ("X-GitHub-Delivery", &b"abc"[..]),
+            ("x-dup", b"1"),
+            ("x-dup", b"2"),
+            ("x-latin1", b"caf\xe9"),
+        ]
+        .into_iter()
+        .collect();
         let body = br#"{"ref":"refs/heads/main","n":42,"o":{},"e":"","s":{"id":"x"}}"#;
-        let reader = FieldReader::new(&headers, body);
+        let reader = FieldReader::new(headers.lines(), body);
         let get = |text: &str| reader.get(&Field::parse(text).unwrap());
         assert_eq!(get("header:X-GitHub-Delivery").as_deref(), Some("abc"));
         assert_eq!(get("header:x-missing"), None);
         assert_eq!(get("header:x-dup"), None, "ambiguous");
+        assert_eq!(get("header:x-latin1"), None, "not text");
         assert_eq!(get("json:/ref").as_deref(), Some("refs/heads/main"));
         assert_eq!(get("json:/n").as_deref(), Some("42"));
         assert_eq!(get("json:/s/id").as_deref(), Some("x"));
@@ -120,8 +127,7 @@ mod tests {
 
     #[test]
     fn a_body_that_is_not_json_has_no_json_fields() {
-        let headers = HeaderMap::new();
-        let reader = FieldReader::new(&headers, b"payload=%7B%7D");
+        let reader = FieldReader::new(HeaderLines::empty(), b"payload=%7B%7D");
         assert_eq!(reader.get(&Field::Json("/ref".into())), None);
     }
 }

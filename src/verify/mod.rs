@@ -27,19 +27,21 @@ pub mod token;
 use std::fmt;
 use std::time::SystemTime;
 
-use http::header::{HeaderMap, HeaderName};
+use http::header::HeaderName;
 
 use algorithm::Algorithm;
 use encoding::KeyEncoding;
 pub use signature::SignatureScheme;
 pub use token::TokenScheme;
 
+use crate::header_lines::HeaderLines;
 use crate::secret::Secret;
 
 /// The parts of a delivery that verification may look at.
 #[derive(Clone, Copy)]
 pub struct Delivery<'a> {
-    pub headers: &'a HeaderMap,
+    /// The header lines as received.
+    pub headers: HeaderLines<'a>,
     /// The raw query string, without `?`.
     pub query: Option<&'a str>,
     /// The full URL the sender called, when the route declares its public URL
@@ -188,15 +190,10 @@ pub fn decode_key(encoding: KeyEncoding, algorithm: Option<Algorithm>, text: &[u
 /// The value of a header that must appear at most once. Two copies are refused
 /// rather than picking one: proxies disagree on which copy wins, and that
 /// disagreement is what an attacker would exploit.
-pub(crate) fn single_header<'h>(headers: &'h HeaderMap, name: &HeaderName) -> Result<Option<&'h [u8]>, Rejection> {
-    let mut values = headers.get_all(name).iter();
-    let Some(first) = values.next() else {
-        return Ok(None);
-    };
-    if values.next().is_some() {
-        return Err(Rejection::Duplicate(Location::Header(name.clone())));
-    }
-    Ok(Some(first.as_bytes()))
+pub(crate) fn single_header<'h>(headers: HeaderLines<'h>, name: &HeaderName) -> Result<Option<&'h [u8]>, Rejection> {
+    headers
+        .single(name.as_str())
+        .map_err(|_| Rejection::Duplicate(Location::Header(name.clone())))
 }
 
 #[cfg(test)]
