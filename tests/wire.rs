@@ -1,8 +1,9 @@
 //! hookfence's own HTTP/1 handling against the real binary, on the edges the
 //! other suites do not reach: bodies that trickle in, pipelining after a
 //! chunked body, framing hookfence refuses, answers delimited by the
-//! upstream closing, HTTP/1.0 keep-alive, and closing a connection whose
-//! body was never read without resetting the client.
+//! upstream closing, HEAD, HTTP/1.0 (keep-alive, no `Host`, chunked
+//! answers), and closing a connection whose body was never read without
+//! resetting the client.
 
 mod support;
 
@@ -43,6 +44,29 @@ fn a_body_that_trickles_in_after_its_head_arrives_whole() {
     for part in body.chunks(7_000) {
         thread::sleep(Duration::from_millis(30));
         client.send(part);
+    }
+    assert_eq!(client.response().status, 200);
+    assert_eq!(upstream.requests()[0].body, body);
+}
+
+#[test]
+fn a_head_that_trickles_in_is_read_whole() {
+    let upstream = Upstream::start(Behaviour::Respond(200));
+    let hookfence = start(&upstream, "");
+    let body = b"{}";
+    let mut bytes = format!("\r\n{}", head(body, "")).into_bytes();
+    bytes.extend_from_slice(body);
+    let mut client = Client::connect(hookfence.addr);
+    // Split inside the request line, inside a header, and inside the final
+    // empty line.
+    for part in [
+        &bytes[..9],
+        &bytes[9..40],
+        &bytes[40..bytes.len() - 3],
+        &bytes[bytes.len() - 3..],
+    ] {
+        client.send(part);
+        thread::sleep(Duration::from_millis(30));
     }
     assert_eq!(client.response().status, 200);
     assert_eq!(upstream.requests()[0].body, body);
@@ -141,23 +165,107 @@ fn a_client_still_sending_a_refused_body_is_not_reset() {
 }
 
 #[test]
-fn an_answer_delimited_by_the_upstream_closing_is_relayed_whole() {
+fn an_answer_delimited_by_the_upstream_closing_reaches_http11_clients_chunked() {
+    // No length: the upstream ends the answer by closing. An HTTP/1.1 client
+    // gets it chunked, so that it sees where it ends and keeps its
+    // connection; the interim answer before it is not relayed.
     let upstream = Upstream::start(Behaviour::Raw(
         b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>\r\n\r\nHTTP/1.1 200 OK\r\nX-Kind: close-delimited\r\n\r\nevery byte until the end",
     ));
     let hookfence = start(&upstream, "");
     let body = b"{}";
+    let mut client = Client::connect(hookfence.addr);
     let mut bytes = head(body, "").into_bytes();
+    bytes.extend_from_slice(body);
+    let response = client.send(&bytes).response();
+    assert_eq!(response.status, 200);
+    assert_eq!(response.header("transfer-encoding"), Some("chunked"));
+    assert_eq!(response.header("x-kind"), Some("close-delimited"));
+    assert_eq!(response.body_str(), "every byte until the end");
+    // The connection is still good for the next delivery.
+    upstream.set_behaviour(Behaviour::Respond(200));
+    assert_eq!(client.send(&bytes).response().status, 200);
+}
+
+#[test]
+fn an_answer_delimited_by_the_upstream_closing_reaches_http10_clients_as_it_is() {
+    let upstream = Upstream::start(Behaviour::Raw(b"HTTP/1.1 200 OK\r\n\r\nevery byte until the end"));
+    let hookfence = start(&upstream, "");
+    let body = b"{}";
+    let mut bytes = head(body, "").replace("HTTP/1.1", "HTTP/1.0").into_bytes();
     bytes.extend_from_slice(body);
     let answer = Client::connect(hookfence.addr).send(&bytes).read_until_closed();
     let text = String::from_utf8_lossy(&answer);
-    assert!(
-        text.starts_with("HTTP/1.1 200 OK\r\n"),
-        "the interim answer is not relayed: {text}"
-    );
-    assert!(text.contains("X-Kind: close-delimited\r\n"), "{text}");
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
     assert!(text.contains("Connection: close\r\n"), "{text}");
     assert!(text.ends_with("\r\n\r\nevery byte until the end"), "{text}");
+}
+
+#[test]
+fn an_http10_client_is_not_handed_undecodable_codings() {
+    // Chunked framing is removed for an HTTP/1.0 client; a gzip coding
+    // under it would reach the client unannounced, so the answer is refused.
+    let upstream = Upstream::start(Behaviour::Raw(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n3\r\n\x1f\x8b\x08\r\n0\r\n\r\n",
+    ));
+    let hookfence = start(&upstream, "");
+    let body = b"{}";
+    let mut bytes = head(body, "").replace("HTTP/1.1", "HTTP/1.0").into_bytes();
+    bytes.extend_from_slice(body);
+    let response = Client::connect(hookfence.addr).send(&bytes).response();
+    assert_eq!(
+        (response.status, response.json()),
+        (502, json!({ "error": "upstream unavailable" }))
+    );
+}
+
+#[test]
+fn own_answers_to_head_requests_have_no_body() {
+    // A body after the head of a HEAD answer would be read as the start of
+    // the next answer on the connection.
+    let upstream = Upstream::start(Behaviour::Respond(200));
+    let hookfence = start(&upstream, "");
+    let mut client = Client::connect(hookfence.addr);
+    client.send(
+        b"HEAD /nowhere HTTP/1.1\r\nHost: x\r\n\r\nPOST /nowhere HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+    );
+    assert_eq!(client.status_line(), Some(404), "HEAD answered");
+    let next = client.response();
+    assert_eq!(
+        (next.status, next.json()),
+        (404, json!({ "error": "no route" })),
+        "and nothing else"
+    );
+}
+
+#[test]
+fn heads_with_bare_line_feeds_are_refused() {
+    let upstream = Upstream::start(Behaviour::Respond(200));
+    let hookfence = start(&upstream, "");
+    let mut client = Client::connect(hookfence.addr);
+    client.send(b"POST /hooks/github HTTP/1.1\nHost: x\nContent-Length: 2\n\n{}");
+    let response = client.response();
+    assert_eq!(
+        (response.status, response.json()),
+        (400, json!({ "error": "malformed request" }))
+    );
+    assert_eq!(upstream.connections(), 0);
+}
+
+#[test]
+fn an_http10_request_without_host_reaches_the_upstream_with_one() {
+    // It goes upstream as HTTP/1.1, which needs a `Host`: the upstream's own.
+    let upstream = Upstream::start(Behaviour::Respond(200));
+    let hookfence = start(&upstream, "");
+    let body = b"{}";
+    let mut bytes = head(body, "")
+        .replace("HTTP/1.1", "HTTP/1.0")
+        .replace("Host: x\r\n", "")
+        .into_bytes();
+    bytes.extend_from_slice(body);
+    assert_eq!(Client::connect(hookfence.addr).send(&bytes).response().status, 200);
+    let seen = &upstream.requests()[0];
+    assert_eq!(seen.header_str("host"), Some(upstream.addr.to_string().as_str()));
 }
 
 #[test]

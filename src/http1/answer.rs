@@ -53,9 +53,28 @@ pub fn put_status_line(out: &mut BytesMut, status: u16, reason: &[u8]) {
     out.put_slice(b"\r\n");
 }
 
-/// One of hookfence's own answers: `status`, a JSON `body`, `Retry-After`
-/// when given, and the connection's fate.
-pub fn json(status: u16, body: &[u8], retry_after: Option<u64>, persistence: Persistence) -> BytesMut {
+/// One of hookfence's own answers to a request: `status`, a JSON `body`,
+/// `Retry-After` when given, and the connection's fate.
+#[derive(Debug, Clone, Copy)]
+pub struct Own<'a> {
+    pub status: u16,
+    pub body: &'a [u8],
+    pub retry_after: Option<u64>,
+    pub persistence: Persistence,
+    /// The answer to a `HEAD` request has the headers of the body, not the
+    /// body: bytes after them would be read as the next answer.
+    pub head_request: bool,
+}
+
+/// Serialises one of hookfence's own answers.
+pub fn json(answer: Own<'_>) -> BytesMut {
+    let Own {
+        status,
+        body,
+        retry_after,
+        persistence,
+        head_request,
+    } = answer;
     let mut out = BytesMut::with_capacity(160 + body.len());
     put_status_line(&mut out, status, b"");
     out.put_slice(b"Content-Type: application/json\r\nContent-Length: ");
@@ -68,7 +87,9 @@ pub fn json(status: u16, body: &[u8], retry_after: Option<u64>, persistence: Per
     }
     out.put_slice(persistence.header_line());
     out.put_slice(b"\r\n");
-    out.put_slice(body);
+    if !head_request {
+        out.put_slice(body);
+    }
     out
 }
 
@@ -78,19 +99,31 @@ mod tests {
 
     #[test]
     fn own_answers_are_complete_messages() {
-        let answer = json(
+        let own = |status, body, retry_after, persistence| Own {
+            status,
+            body,
+            retry_after,
+            persistence,
+            head_request: false,
+        };
+        let answer = json(own(
             503,
             br#"{"error":"overloaded; retry later"}"#,
             Some(1),
             Persistence::Close,
-        );
+        ));
         assert_eq!(
             &answer[..],
             &b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: 35\r\nRetry-After: 1\r\nConnection: close\r\n\r\n{\"error\":\"overloaded; retry later\"}"[..]
         );
-        let kept = json(401, b"{}", None, Persistence::KeepAlive);
+        let kept = json(own(401, b"{}", None, Persistence::KeepAlive));
         assert!(kept.starts_with(b"HTTP/1.1 401 Unauthorized\r\n"));
         assert!(kept.ends_with(b"Content-Length: 2\r\nConnection: keep-alive\r\n\r\n{}"));
+        let head = json(Own {
+            head_request: true,
+            ..own(404, b"{}", None, Persistence::Implied)
+        });
+        assert!(head.ends_with(b"Content-Length: 2\r\n\r\n"), "no body for HEAD");
     }
 
     #[test]

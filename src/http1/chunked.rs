@@ -11,6 +11,11 @@
 pub const MAX_SIZE_LINE: usize = 4096;
 /// Largest trailer section.
 pub const MAX_TRAILERS: usize = 16 * 1024;
+/// Framing bytes (size lines, extensions, line ends, trailers) allowed
+/// beyond one per body byte: the body limit counts decoded bytes, and
+/// without this a sender could stream framing around a one-byte body until
+/// the body timeout. Real senders send chunks of kilobytes.
+pub const FRAMING_ALLOWANCE: u64 = 64 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum ChunkError {
@@ -58,6 +63,8 @@ pub struct ChunkedDecoder {
     /// Sum of the chunk sizes declared so far.
     total: u64,
     limit: u64,
+    /// Framing bytes read so far.
+    framing: u64,
 }
 
 fn hex_value(b: u8) -> Option<u64> {
@@ -87,6 +94,7 @@ impl ChunkedDecoder {
             trailers: 0,
             total: 0,
             limit,
+            framing: 0,
         }
     }
 
@@ -128,6 +136,10 @@ impl ChunkedDecoder {
     /// One framing byte.
     fn step(&mut self, b: u8) -> Result<(), ChunkError> {
         use State::*;
+        self.framing += 1;
+        if self.framing > FRAMING_ALLOWANCE.saturating_add(self.total) {
+            return Err(ChunkError::Invalid);
+        }
         if matches!(self.state, Size | SizeSpace | Extension | SizeLf) {
             self.line += 1;
             if self.line > MAX_SIZE_LINE {
@@ -300,6 +312,21 @@ mod tests {
                 String::from_utf8_lossy(framed)
             );
         }
+    }
+
+    #[test]
+    fn framing_beyond_one_byte_per_body_byte_and_an_allowance_is_refused() {
+        // One-byte chunks with long extensions: framing far beyond the body.
+        let chunk = format!("1;{}\r\nx\r\n", "e".repeat(2000));
+        let framed = chunk.repeat(40);
+        assert_eq!(
+            decode(framed.as_bytes(), &[], u64::MAX).unwrap_err(),
+            ChunkError::Invalid
+        );
+        // Small chunks with plain framing are fine.
+        let body = vec![b'y'; 100_000];
+        let (decoded, _, done) = decode(&encode(&body, &[16]), &[], u64::MAX).unwrap();
+        assert!(done && decoded == body);
     }
 
     #[test]

@@ -219,6 +219,11 @@ pub struct RequestHead {
     block: Block,
     pub method: Method,
     target: Span,
+    /// The authority of an absolute-form target (`http://authority/path`),
+    /// which RFC 9112 §3.2.2 puts before the `Host` header.
+    authority: Option<Span>,
+    /// A `Host` header came (always, for HTTP/1.1).
+    pub has_host: bool,
     /// The target in origin form, kept as text: routing, verification and
     /// forwarding read it several times.
     origin: Box<str>,
@@ -260,8 +265,12 @@ impl RequestHead {
         };
         let method = Method::from_bytes(method.as_bytes()).map_err(|_| HeadError::Malformed)?;
         let version = Version::from_minor(request.version).ok_or(HeadError::Malformed)?;
+        if has_bare_lf(&buf[..len]) {
+            return Err(HeadError::Malformed);
+        }
         let offsets = Offsets::of(buf);
-        let origin = origin_form(target);
+        let (origin, authority) = origin_form(target);
+        let authority = authority.map(|a| offsets.span(a.as_bytes()));
         let path_end = origin.find('?').unwrap_or(origin.len());
         let target = offsets.span(target.as_bytes());
         let lines = offsets.lines(request.headers);
@@ -271,13 +280,17 @@ impl RequestHead {
         };
 
         let facts = Facts::of(block.headers());
-        if version == Version::Http11 && facts.hosts != 1 {
+        // HTTP/1.1 needs exactly one; HTTP/1.0 may have none, never two
+        // (which one would the upstream believe?).
+        if facts.hosts > 1 || (version == Version::Http11 && facts.hosts == 0) {
             return Err(HeadError::Host);
         }
         let framing = request_framing(block.headers(), &facts, version)?;
         Ok(Some(Self {
             method,
             target,
+            authority,
+            has_host: facts.hosts == 1,
             origin,
             path_end,
             version,
@@ -297,6 +310,11 @@ impl RequestHead {
     pub fn target(&self) -> &str {
         // httparse admits only valid UTF-8 in a target.
         std::str::from_utf8(self.block.text(self.target)).unwrap_or_default()
+    }
+
+    /// The authority an absolute-form target named, if it was one.
+    pub fn authority(&self) -> Option<&[u8]> {
+        self.authority.map(|span| self.block.text(span))
     }
 
     /// The target in origin form (`/path?query`): an absolute-form target
@@ -321,25 +339,33 @@ impl RequestHead {
     }
 }
 
-/// A request target in origin form: an absolute-form target loses its
-/// scheme and authority (`http://host?q` becomes `/?q`); `*` and
+/// A request target in origin form, and the authority an absolute-form
+/// target names: `http://host?q` becomes `/?q` and `host`; `*` and
 /// authority-form targets stay as they are (no route matches them).
-fn origin_form(target: &str) -> Box<str> {
+fn origin_form(target: &str) -> (Box<str>, Option<&str>) {
     if target.starts_with('/') {
-        return target.into();
+        return (target.into(), None);
     }
     let after_scheme = ["http://", "https://"].iter().find_map(|scheme| {
         let head = target.get(..scheme.len())?;
         head.eq_ignore_ascii_case(scheme).then(|| &target[scheme.len()..])
     });
     let Some(rest) = after_scheme else {
-        return target.into();
+        return (target.into(), None);
     };
-    match rest.find(['/', '?']) {
-        Some(at) if rest[at..].starts_with('/') => rest[at..].into(),
-        Some(at) => format!("/{}", &rest[at..]).into(),
-        None => "/".into(),
-    }
+    let (authority, origin) = match rest.find(['/', '?']) {
+        Some(at) if rest[at..].starts_with('/') => (&rest[..at], rest[at..].into()),
+        Some(at) => (&rest[..at], format!("/{}", &rest[at..]).into()),
+        None => (rest, "/".into()),
+    };
+    (origin, Some(authority).filter(|a| !a.is_empty()))
+}
+
+/// Whether a head ends its lines with a bare LF anywhere. httparse accepts
+/// them (RFC 9112 §2.2 lets a recipient); a parser in front of hookfence may
+/// not, and two parsers splitting lines differently is a smuggling vector.
+fn has_bare_lf(head: &[u8]) -> bool {
+    memchr::memchr_iter(b'\n', head).any(|at| at == 0 || head[at - 1] != b'\r')
 }
 
 /// RFC 9112 §6.3 for requests, refusing what §6.1 and §6.3 let a server refuse.
@@ -381,6 +407,9 @@ pub struct ResponseHead {
     /// Framed by both `Content-Length` and `Transfer-Encoding`: the length
     /// is not relayed, and the connection is not reused (RFC 9112 §6.3).
     pub length_and_encoding: bool,
+    /// Transfer codings other than `chunked` (`gzip, chunked`): the body
+    /// cannot be handed to an HTTP/1.0 client decoded.
+    pub other_codings: bool,
 }
 
 impl ResponseHead {
@@ -416,6 +445,10 @@ impl ResponseHead {
         };
         let facts = Facts::of(block.headers());
         let (framing, length_and_encoding) = response_framing(block.headers(), &facts, status, head_request)?;
+        let other_codings = facts.transfer_encoding
+            && transfer_codings(block.headers())
+                .iter()
+                .any(|c| !c.eq_ignore_ascii_case(b"chunked"));
         let persistent = facts.persists(version) && framing != Framing::UntilClose;
         Ok(Some(Self {
             status,
@@ -424,6 +457,7 @@ impl ResponseHead {
             framing,
             persistent: persistent && !length_and_encoding,
             length_and_encoding,
+            other_codings,
             block,
         }))
     }
@@ -490,6 +524,7 @@ mod tests {
         assert_eq!(head.origin_form(), "/hooks/gh?x=1&y=a:b");
         assert_eq!(head.path(), "/hooks/gh");
         assert_eq!(head.query(), Some("x=1&y=a:b"));
+        assert_eq!(head.authority(), Some(&b"hooks.example.com"[..]));
         for (target, origin, path, query) in [
             ("/h", "/h", "/h", None),
             ("/h?", "/h?", "/h", Some("")),
@@ -540,6 +575,9 @@ mod tests {
             b"POST /h HTTP/1.1\r\nHost: x\r\nX-Nul: a\x00b\r\n\r\n",
             b"POST /h HTTP/1.1\r\nHost : x\r\n\r\n",
             b"POST  /h HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"POST /h HTTP/1.1\nHost: x\r\n\r\n",
+            b"POST /h HTTP/1.1\r\nHost: x\n\r\n",
+            b"POST /h HTTP/1.1\r\nHost: x\r\n\n",
         ] {
             assert_eq!(
                 request(raw).unwrap_err(),
@@ -551,14 +589,15 @@ mod tests {
     }
 
     #[test]
-    fn http11_needs_exactly_one_host() {
+    fn http11_needs_exactly_one_host_and_none_may_have_two() {
         assert_eq!(request(b"POST /h HTTP/1.1\r\n\r\n").unwrap_err(), HeadError::Host);
-        assert_eq!(
-            request(b"POST /h HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n").unwrap_err(),
-            HeadError::Host
-        );
+        for version in ["1.0", "1.1"] {
+            let raw = format!("POST /h HTTP/{version}\r\nHost: a\r\nHost: b\r\n\r\n");
+            assert_eq!(request(raw.as_bytes()).unwrap_err(), HeadError::Host, "{version}");
+        }
         let old = request(b"POST /h HTTP/1.0\r\n\r\n").unwrap().unwrap();
         assert!(!old.persistent, "HTTP/1.0 closes by default");
+        assert!(!old.has_host);
         let kept = request(b"POST /h HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
             .unwrap()
             .unwrap();

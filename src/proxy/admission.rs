@@ -63,7 +63,7 @@ pub struct BodyBudget {
 
 /// Body bytes held by one delivery, returned to the budget on drop.
 pub struct Lease {
-    permits: Vec<OwnedSemaphorePermit>,
+    permit: Option<OwnedSemaphorePermit>,
     units: u64,
     budget: Arc<Semaphore>,
     gauge: IntGauge,
@@ -85,7 +85,7 @@ impl BodyBudget {
     /// An empty lease, to grow as the body arrives.
     pub fn lease(&self) -> Lease {
         Lease {
-            permits: Vec::new(),
+            permit: None,
             units: 0,
             budget: Arc::clone(&self.permits),
             gauge: self.gauge.clone(),
@@ -117,10 +117,29 @@ impl Lease {
                 }
             }
         };
-        self.permits.push(permit);
+        match &mut self.permit {
+            Some(held) => held.merge(permit),
+            None => self.permit = Some(permit),
+        }
         self.units = wanted;
         self.gauge.add(i64::from(more) * UNIT as i64);
         Ok(())
+    }
+
+    /// Gives back what is held beyond `bytes`: memory covered only while a
+    /// buffer was being replaced by a larger one.
+    pub fn shrink_to(&mut self, bytes: u64) {
+        let wanted = bytes.div_ceil(UNIT);
+        if wanted >= self.units {
+            return;
+        }
+        let excess = self.units - wanted;
+        if let Some(held) = &mut self.permit {
+            // Dropping the split-off part returns it to the budget.
+            drop(held.split(usize::try_from(excess).unwrap_or(usize::MAX)));
+        }
+        self.units = wanted;
+        self.gauge.sub((excess * UNIT) as i64);
     }
 }
 
@@ -160,7 +179,14 @@ mod tests {
         assert_eq!(gauge.get(), 40 * UNIT as i64);
         second.grow_to(90 * UNIT, soon()).await.unwrap();
         assert_eq!(second.bytes(), 90 * UNIT);
-        drop(second);
+        second.shrink_to(30 * UNIT);
+        assert_eq!((second.bytes(), gauge.get()), (30 * UNIT, 30 * UNIT as i64));
+        let mut third = budget.lease();
+        third
+            .grow_to(70 * UNIT, soon())
+            .await
+            .expect("what was given back is free again");
+        drop((second, third));
         assert_eq!(gauge.get(), 0);
     }
 

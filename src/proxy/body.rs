@@ -118,15 +118,18 @@ async fn read_chunked(client: &mut Client, max: u64, lease: &mut Lease) -> Resul
                 .max((body.capacity() as u64).saturating_mul(2))
                 .max(MIN_GROWTH)
                 .min(max);
+            // While the body moves to a buffer of exactly the new size
+            // (`reserve` could round up), both exist: the lease covers both,
+            // then only the new one.
             lease
-                .grow_to(capacity, Instant::now() + BUDGET_WAIT)
+                .grow_to(capacity + body.len() as u64, Instant::now() + BUDGET_WAIT)
                 .await
                 .map_err(|_| BodyError::Overloaded)?;
-            // A buffer of exactly the leased size (`reserve` could round up).
-            let capacity = usize::try_from(capacity).map_err(|_| BodyError::TooLarge)?;
-            let mut grown = BytesMut::with_capacity(capacity);
+            let capacity_bytes = usize::try_from(capacity).map_err(|_| BodyError::TooLarge)?;
+            let mut grown = BytesMut::with_capacity(capacity_bytes);
             grown.extend_from_slice(&body);
             body = grown;
+            lease.shrink_to(capacity);
         }
         let input = client.buffered();
         let consumed = decoder

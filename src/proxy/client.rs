@@ -8,11 +8,12 @@ use std::net::IpAddr;
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
 use pingora::protocols::Stream;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::deadline::within;
+use crate::http1::head::MAX_HEAD;
 use crate::http1::{HeadError, RequestHead};
 
 /// A connection's read buffer: room for a typical delivery's head and a
@@ -78,14 +79,25 @@ impl Client {
     }
 
     async fn read_head(&mut self) -> Arrival {
+        // Where the search for the head's end resumes: the head is parsed
+        // once it is whole, not again after every read (a head sent a byte
+        // at a time would cost quadratic time).
+        let mut searched = 0;
         loop {
-            if !self.buf.is_empty() {
+            // RFC 9112 §2.2: empty lines before a request line are skipped.
+            let blank = leading_empty_lines(&self.buf);
+            if blank > 0 {
+                self.buf.advance(blank);
+                searched = 0;
+            }
+            if ends_head(&self.buf, searched) || self.buf.len() >= MAX_HEAD {
                 match RequestHead::parse(&mut self.buf) {
                     Ok(Some(head)) => return Arrival::Request(head),
                     Ok(None) => {}
                     Err(e) => return Arrival::Refused(e),
                 }
             }
+            searched = self.buf.len();
             match self.fill().await {
                 Ok(0) | Err(_) => return Arrival::Closed,
                 Ok(_) => {}
@@ -159,5 +171,48 @@ impl Client {
                 _ => break,
             }
         }
+    }
+}
+
+/// Bytes of complete empty lines (CRLF) at the start of `buf`.
+fn leading_empty_lines(buf: &[u8]) -> usize {
+    buf.chunks_exact(2).take_while(|pair| *pair == b"\r\n").count() * 2
+}
+
+/// Whether `buf` holds the empty line that ends a head, looking only at
+/// line ends from `from` on (and the bytes just before them). A bare LF
+/// counts here, so that such a head is parsed, and refused, at once.
+fn ends_head(buf: &[u8], from: usize) -> bool {
+    let from = from.saturating_sub(2);
+    memchr::memchr_iter(b'\n', &buf[from..]).any(|at| {
+        let before = &buf[..from + at];
+        before.ends_with(b"\n\r") || before.ends_with(b"\n")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_end_of_a_head_is_found_wherever_the_reads_split_it() {
+        let head = b"POST / HTTP/1.1\r\nHost: x\r\n\r\nbody";
+        let end = head.len() - 4;
+        for cut in 0..head.len() {
+            let seen_first = ends_head(&head[..cut], 0);
+            assert_eq!(seen_first, cut >= end, "first read of {cut} bytes");
+            // Not in the first read: then in the bytes read after it.
+            assert!(seen_first || ends_head(head, cut), "resumed at {cut}");
+        }
+        assert!(ends_head(b"POST / HTTP/1.1\nHost: x\n\n", 0), "bare LFs end it too");
+        assert!(!ends_head(b"POST / HTTP/1.1\r\nHost: x\r\n", 0));
+    }
+
+    #[test]
+    fn only_whole_empty_lines_are_skipped() {
+        assert_eq!(leading_empty_lines(b"\r\n\r\nPOST"), 4);
+        assert_eq!(leading_empty_lines(b"\r\n\r"), 2, "half a line waits");
+        assert_eq!(leading_empty_lines(b"\nPOST"), 0, "a bare LF is left to the parser");
+        assert_eq!(leading_empty_lines(b"POST"), 0);
     }
 }

@@ -247,11 +247,21 @@ impl Answer {
         } = self;
         let status = head.status;
         let http11 = request.version == Version::Http11;
-        // An HTTP/1.0 client cannot read chunked framing (RFC 9112 §6.1): the
-        // body is relayed decoded and ends with the connection; so does a
-        // body delimited by the upstream closing.
         let (relay, persists) = match head.framing {
+            // An HTTP/1.0 client cannot read chunked framing (RFC 9112
+            // §6.1): it gets the body decoded, ending with the connection —
+            // unless other codings sit under the chunks, which it would
+            // then take for the body itself.
+            Framing::Chunked if !http11 && head.other_codings => {
+                return Err(ForwardError::Unreachable(
+                    "an answer with transfer codings beyond chunked cannot reach an HTTP/1.0 client".into(),
+                ))
+            }
             Framing::Chunked if !http11 => (BodyRelay::Dechunked, false),
+            // An answer the upstream ends by closing reaches an HTTP/1.1
+            // client chunked: its end is then seen (and a break is too), and
+            // the client's connection may stay.
+            Framing::UntilClose if http11 && !head.other_codings => (BodyRelay::Rechunked, keep_client),
             Framing::UntilClose => (BodyRelay::AsFramed, false),
             _ => (BodyRelay::AsFramed, keep_client),
         };
@@ -277,13 +287,16 @@ impl Answer {
             };
             let part: &[u8] = match relay {
                 BodyRelay::Dechunked => &decoded,
-                BodyRelay::AsFramed => &pending[..progress.consumed],
+                BodyRelay::AsFramed | BodyRelay::Rechunked => &pending[..progress.consumed],
             };
-            let written = if head_sent {
-                client.write([part]).await
-            } else {
-                head_sent = true;
-                client.write([&answer_head, part]).await
+            let head_part: &[u8] = if head_sent { b"" } else { &answer_head };
+            head_sent = true;
+            let written = match relay {
+                BodyRelay::Rechunked if !part.is_empty() => {
+                    let size = format!("{:x}\r\n", part.len());
+                    client.write([head_part, size.as_bytes(), part, b"\r\n"]).await
+                }
+                _ => client.write([head_part, part]).await,
             };
             if let Err(error) = written {
                 return Err(ForwardError::Downstream { status, error });
@@ -305,12 +318,21 @@ impl Answer {
                 pending.reserve(RELAY_BUFFER);
             }
             match within(timeout, upstream.read_buf(&mut pending)).await {
+                // The end of an answer delimited by the upstream closing
+                // (only a clean end: a reset is a break).
                 Some(Ok(0)) if head.framing == Framing::UntilClose => {
+                    let ended = match relay {
+                        BodyRelay::Rechunked => client.write([&b"0\r\n\r\n"[..]]).await,
+                        _ => Ok(()),
+                    };
+                    if let Err(error) = ended {
+                        return Err(ForwardError::Downstream { status, error });
+                    }
                     return Ok(Relayed {
                         status,
                         complete: true,
-                        persists: false,
-                    })
+                        persists,
+                    });
                 }
                 Some(Ok(n)) if n > 0 => {}
                 _ => return Ok(cut_off(status)),

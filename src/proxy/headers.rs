@@ -64,7 +64,14 @@ pub fn upstream_request(request: &RequestHead, route: &Route, body: &[u8], clien
     } else {
         Vec::new()
     };
+    // An absolute-form target's authority is the request's host (RFC 9112
+    // §3.2.2), whatever `Host` said.
+    let authority = request.authority();
     let dropped = |name: &[u8]| {
+        if names_equal(name, b"host") {
+            // Never dropped because `Connection` names it.
+            return authority.is_some();
+        }
         is_one_of(name, listed(&HOP_BY_HOP))
             || is_one_of(name, listed(&REWRITTEN))
             || is_one_of(name, named_by_connection.iter().copied())
@@ -79,6 +86,12 @@ pub fn upstream_request(request: &RequestHead, route: &Route, body: &[u8], clien
     wire.put_u8(b' ');
     put_target(&mut wire, request, route);
     wire.put_slice(b" HTTP/1.1\r\n");
+    match authority {
+        Some(authority) => put_header(&mut wire, b"Host", authority),
+        // HTTP/1.0 may come without one; HTTP/1.1, which goes upstream, may not.
+        None if !request.has_host => put_header(&mut wire, b"Host", route.upstream.address().as_bytes()),
+        None => {}
+    }
     for (name, value) in headers.iter() {
         if !dropped(name) {
             put_header(&mut wire, name, value);
@@ -192,6 +205,9 @@ pub enum BodyRelay {
     /// Chunked framing removed (an HTTP/1.0 client): the body ends with the
     /// connection.
     Dechunked,
+    /// Chunked framing added to a body the upstream ended by closing (an
+    /// HTTP/1.1 client).
+    Rechunked,
 }
 
 /// The head of the upstream's answer as relayed to the client: its status
@@ -216,6 +232,9 @@ pub fn client_response(answer: &ResponseHead, persistence: Persistence, relay: B
         if !dropped(name) {
             put_header(&mut out, name, value);
         }
+    }
+    if relay == BodyRelay::Rechunked {
+        out.put_slice(b"Transfer-Encoding: chunked\r\n");
     }
     out.put_slice(persistence.header_line());
     out.put_slice(b"\r\n");
@@ -272,12 +291,28 @@ mod tests {
     }
 
     #[test]
-    fn absolute_form_targets_are_forwarded_in_origin_form() {
+    fn the_forwarded_host_is_the_one_the_request_names() {
         let config = config("");
         let route = &config.routes.routes()[0];
-        let head = request(b"POST HTTP://hooks.example.com/hooks/a?b=1 HTTP/1.1\r\nHost: hooks.example.com\r\n\r\n");
-        let wire = upstream_request(&head, route, b"", None);
-        assert!(wire.starts_with(b"POST /hooks/a?b=1 HTTP/1.1\r\n"), "{wire:?}");
+        let forwarded = |raw: &[u8]| {
+            let wire = upstream_request(&request(raw), route, b"", None);
+            String::from_utf8(wire.to_vec()).unwrap()
+        };
+        // Absolute form: the target's authority wins over `Host`.
+        let wire = forwarded(b"POST HTTP://hooks.example.com/hooks/a?b=1 HTTP/1.1\r\nHost: elsewhere\r\n\r\n");
+        assert!(
+            wire.starts_with("POST /hooks/a?b=1 HTTP/1.1\r\nHost: hooks.example.com\r\nContent-Length: 0\r\n"),
+            "{wire}"
+        );
+        // HTTP/1.0 without `Host` goes upstream as HTTP/1.1, which needs one.
+        let wire = forwarded(b"POST /hooks/a HTTP/1.0\r\n\r\n");
+        assert!(
+            wire.starts_with("POST /hooks/a HTTP/1.1\r\nHost: 127.0.0.1:2\r\n"),
+            "{wire}"
+        );
+        // `Connection` cannot take `Host` away.
+        let wire = forwarded(b"POST /hooks/a HTTP/1.1\r\nHost: kept\r\nConnection: host, x-a\r\nX-A: 1\r\n\r\n");
+        assert!(wire.contains("\r\nHost: kept\r\n") && !wire.contains("X-A"), "{wire}");
     }
 
     fn answer(raw: &[u8]) -> ResponseHead {

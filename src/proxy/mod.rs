@@ -39,7 +39,7 @@ use serde_json::json;
 
 use crate::config::{Config, Route, Verification};
 use crate::filter::Decision;
-use crate::http1::answer::{self, Persistence};
+use crate::http1::answer::{self, Own, Persistence};
 use crate::http1::{HeadError, RequestHead, Version};
 use crate::outcome::Outcome;
 use crate::routing::RouteMatch;
@@ -88,7 +88,8 @@ impl ServerApp for HookfenceApp {
         // its registration with the shutdown signal is too.
         let mut stopping = pin!(stopped(shutdown.clone()));
         let mut client = Client::new(stream, self.shared.live().config.server.header_timeout);
-        let mut unread_body = false;
+        // Whether the client may still be sending when the connection ends.
+        let mut linger = false;
         // Pipelined requests (RFC 9112 §9.3.2) are served one after the
         // other, each read, verified and answered on its own, in order.
         loop {
@@ -102,19 +103,24 @@ impl ServerApp for HookfenceApp {
                 Arrival::Request(head) => head,
                 Arrival::Refused(problem) => {
                     refuse_head(&mut client, problem).await;
-                    unread_body = true;
+                    linger = true;
                     break;
                 }
+                // A client that stalled gets no more time.
                 Arrival::Closed | Arrival::TimedOut => break,
             };
             let draining = *shutdown.borrow();
+            // A client that meant to keep the connection may be sending its
+            // next request already when hookfence decides to close.
+            let wanted_more = head.persistent;
             let ending = self.serve(&mut client, head, &live, draining).await;
             if !ending.persists {
-                unread_body = ending.unread_body;
+                linger = ending.unread_body || wanted_more;
                 break;
             }
         }
-        client.close(unread_body).await;
+        let linger = linger || !client.buffered().is_empty();
+        client.close(linger).await;
         None
     }
 }
@@ -133,14 +139,15 @@ async fn stopped(mut shutdown: ShutdownWatch) {
 /// (whatever follows it cannot be trusted to be a next request).
 async fn refuse_head(client: &mut Client, problem: HeadError) {
     let body = json!({ "error": problem.to_string() }).to_string();
-    let _ = client
-        .write([&answer::json(
-            problem.status(),
-            body.as_bytes(),
-            None,
-            Persistence::Close,
-        )])
-        .await;
+    let answer = answer::json(Own {
+        status: problem.status(),
+        body: body.as_bytes(),
+        retry_after: None,
+        persistence: Persistence::Close,
+        // The method is not known; the connection closes after the answer.
+        head_request: false,
+    });
+    let _ = client.write([&answer]).await;
 }
 
 /// One request on its connection, and what it may still do to it.
@@ -350,12 +357,14 @@ impl Exchange<'_> {
     ) -> Ending {
         let unread_body = self.unread_body();
         let persists = self.persistent && !unread_body;
-        let bytes = answer::json(
+        let body = body.to_string();
+        let bytes = answer::json(Own {
             status,
-            body.to_string().as_bytes(),
+            body: body.as_bytes(),
             retry_after,
-            Persistence::of(persists, self.head.version == Version::Http11),
-        );
+            persistence: Persistence::of(persists, self.head.version == Version::Http11),
+            head_request: self.head.method == Method::HEAD,
+        });
         let written = self.client.write([&bytes]).await.is_ok();
         Ending {
             outcome,
