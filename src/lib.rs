@@ -10,6 +10,7 @@
 pub mod admin;
 pub mod catalogue;
 pub mod config;
+pub mod deadline;
 pub mod dedup;
 pub mod filter;
 pub mod header_lines;

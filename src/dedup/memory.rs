@@ -1,24 +1,34 @@
 //! The embedded dedup store: sharded, TTL-expiring, bounded.
 //!
-//! Each shard is a map plus an index ordered by expiry, behind its own short
-//! lock (no await while held). Expired entries are purged from the front of
-//! the index on every operation, so expiry costs O(expired). When a shard is
-//! full, the committed entry closest to expiry is evicted and counted;
-//! in-flight claims are never evicted (a shard full of them refuses, and the
-//! route's store policy decides).
+//! Each shard is a map plus two queues of expiries, behind its own short
+//! lock (no await while held): one for in-flight claims, one for committed
+//! deliveries. A store's two TTLs are fixed by its config, so each queue is
+//! in expiry order by construction, and a push or a purge from its front
+//! costs O(1) (a balanced tree ordered by expiry cost a third of a
+//! deduplicated delivery's instructions). A queue entry whose key was
+//! claimed again, committed or released since is stale and skipped; an
+//! entry found past its expiry counts as absent whatever the queues say.
+//! When a shard is full, the committed entry closest to expiry is evicted
+//! and counted; in-flight claims are never evicted (a shard full of them
+//! refuses, and the route's store policy decides).
+//!
+//! Keys are hashed with foldhash: only verified deliveries' ids reach the
+//! store, so who chooses them is the provider, not an attacker.
 
-use std::collections::hash_map::RandomState;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{HashMap, VecDeque};
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use foldhash::fast::RandomState;
 
 use super::{DedupStore, Reservation, StoreError, Token};
 
 const SHARDS: usize = 64;
+/// Stale queue entries a shard tolerates before compacting, whatever its size.
+const COMPACT_AFTER: usize = 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -30,58 +40,106 @@ enum State {
 struct Entry {
     state: State,
     expires: Instant,
-    /// Tie-breaker in the expiry index.
+    /// Which queue entry stands for this one (the others are stale).
     seq: u64,
+}
+
+/// A queued expiry.
+#[derive(Debug)]
+struct Expiry {
+    at: Instant,
+    seq: u64,
+    key: Arc<str>,
 }
 
 #[derive(Debug, Default)]
 struct Shard {
-    entries: HashMap<Arc<str>, Entry>,
-    by_expiry: BTreeMap<(Instant, u64), Arc<str>>,
+    entries: HashMap<Arc<str>, Entry, RandomState>,
+    in_flight: VecDeque<Expiry>,
+    committed: VecDeque<Expiry>,
     next_seq: u64,
+    /// Queue entries that no longer stand for their key (claims that were
+    /// committed or released): compacted away once they outnumber the live
+    /// ones, so the queues stay within twice the entries.
+    stale: usize,
 }
 
 impl Shard {
+    /// Drops what has expired from the front of both queues.
     fn purge_expired(&mut self, now: Instant) {
-        while let Some(entry) = self.by_expiry.first_entry() {
-            if entry.key().0 > now {
-                break;
+        for queue in [&mut self.in_flight, &mut self.committed] {
+            while queue.front().is_some_and(|front| front.at <= now) {
+                if let Some(expiry) = queue.pop_front() {
+                    if self.entries.get(&expiry.key).is_some_and(|e| e.seq == expiry.seq) {
+                        self.entries.remove(&expiry.key);
+                    } else {
+                        self.stale = self.stale.saturating_sub(1);
+                    }
+                }
             }
-            let key = entry.remove();
-            self.entries.remove(&key);
         }
     }
 
-    fn insert(&mut self, key: Arc<str>, state: State, expires: Instant) {
+    /// Drops stale queue entries once there are more of them than entries.
+    fn compact_if_stale(&mut self) {
+        if self.stale <= COMPACT_AFTER.max(self.entries.len()) {
+            return;
+        }
+        let entries = &self.entries;
+        let current = |expiry: &Expiry| entries.get(&expiry.key).is_some_and(|e| e.seq == expiry.seq);
+        self.in_flight.retain(current);
+        self.committed.retain(current);
+        self.stale = 0;
+    }
+
+    /// The live entry for `key`: one past its expiry is gone, even if a
+    /// queue has not caught up with it.
+    fn live(&self, key: &str, now: Instant) -> Option<&Entry> {
+        self.entries.get(key).filter(|entry| entry.expires > now)
+    }
+
+    fn insert(&mut self, key: &str, state: State, expires: Instant) {
         self.next_seq += 1;
         let seq = self.next_seq;
-        if let Some(old) = self.entries.insert(Arc::clone(&key), Entry { state, expires, seq }) {
-            self.by_expiry.remove(&(old.expires, old.seq));
-        }
-        self.by_expiry.insert((expires, seq), key);
+        let key: Arc<str> = match self.entries.get_key_value(key) {
+            Some((existing, _)) => {
+                self.stale += 1;
+                Arc::clone(existing)
+            }
+            None => key.into(),
+        };
+        let queue = match state {
+            State::InFlight(_) => &mut self.in_flight,
+            State::Committed => &mut self.committed,
+        };
+        queue.push_back(Expiry {
+            at: expires,
+            seq,
+            key: Arc::clone(&key),
+        });
+        self.entries.insert(key, Entry { state, expires, seq });
+        self.compact_if_stale();
     }
 
     fn remove(&mut self, key: &str) {
-        if let Some(old) = self.entries.remove(key) {
-            self.by_expiry.remove(&(old.expires, old.seq));
+        // Its queue entry goes stale and is skipped when it comes up.
+        if self.entries.remove(key).is_some() {
+            self.stale += 1;
+            self.compact_if_stale();
         }
     }
 
     /// Evicts the committed entry closest to expiry; `false` if every entry
     /// is an in-flight claim.
     fn evict_one(&mut self) -> bool {
-        let victim = self
-            .by_expiry
-            .values()
-            .find(|key| matches!(self.entries.get(*key).map(|e| e.state), Some(State::Committed)))
-            .cloned();
-        match victim {
-            Some(key) => {
-                self.remove(&key);
-                true
+        while let Some(expiry) = self.committed.pop_front() {
+            if self.entries.get(&expiry.key).is_some_and(|e| e.seq == expiry.seq) {
+                self.entries.remove(&expiry.key);
+                return true;
             }
-            None => false,
+            self.stale = self.stale.saturating_sub(1);
         }
+        false
     }
 }
 
@@ -100,7 +158,7 @@ impl MemoryStore {
         Self {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
             capacity_per_shard: capacity.div_ceil(SHARDS).max(1),
-            hasher: RandomState::new(),
+            hasher: RandomState::default(),
             evictions: AtomicU64::new(0),
         }
     }
@@ -137,7 +195,7 @@ impl DedupStore for MemoryStore {
         let now = Instant::now();
         let mut shard = self.shard(key);
         shard.purge_expired(now);
-        if let Some(entry) = shard.entries.get(key) {
+        if let Some(entry) = shard.live(key, now) {
             return Ok(match entry.state {
                 State::Committed => Reservation::Duplicate,
                 State::InFlight(_) => Reservation::InFlight,
@@ -149,7 +207,7 @@ impl DedupStore for MemoryStore {
             }
             self.evictions.fetch_add(1, Ordering::Relaxed);
         }
-        shard.insert(key.into(), State::InFlight(token), now + in_flight);
+        shard.insert(key, State::InFlight(token), now + in_flight);
         Ok(Reservation::Reserved)
     }
 
@@ -157,9 +215,9 @@ impl DedupStore for MemoryStore {
         let now = Instant::now();
         let mut shard = self.shard(key);
         shard.purge_expired(now);
-        let committed = matches!(shard.entries.get(key).map(|e| e.state), Some(State::Committed));
+        let committed = matches!(shard.live(key, now).map(|e| e.state), Some(State::Committed));
         if !committed {
-            shard.insert(key.into(), State::Committed, now + ttl);
+            shard.insert(key, State::Committed, now + ttl);
         }
         Ok(())
     }
@@ -259,6 +317,28 @@ mod tests {
             .expect("some key shares the shard");
         assert!(store.reserve(&same_shard, Token::new(), LONG).await.is_err());
         assert_eq!(store.reserve("a", Token::new(), LONG).await, Ok(Reservation::InFlight));
+    }
+
+    #[tokio::test]
+    async fn the_expiry_queues_stay_within_twice_the_entries() {
+        // Every claim committed leaves a stale in-flight expiry behind.
+        let store = MemoryStore::new(1_000_000);
+        for i in 0..50_000 {
+            let key = format!("k{i}");
+            let token = Token::new();
+            store.reserve(&key, token, LONG).await.unwrap();
+            store.commit(&key, token, LONG).await.unwrap();
+        }
+        for shard in store.shards.iter() {
+            let shard = shard.lock().unwrap();
+            let queued = shard.in_flight.len() + shard.committed.len();
+            assert!(
+                queued <= 2 * shard.entries.len() + COMPACT_AFTER + 1,
+                "{queued} queued for {} entries",
+                shard.entries.len()
+            );
+        }
+        assert_eq!(store.len(), 50_000);
     }
 
     #[tokio::test]

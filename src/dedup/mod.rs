@@ -26,6 +26,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use crate::deadline::within;
+
 /// What a reservation found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reservation {
@@ -171,7 +173,13 @@ impl Dedup {
     /// The store key for a delivery. The braces are a Redis Cluster hash
     /// tag: everything about one delivery lives on one shard.
     pub fn key(&self, route: &str, delivery_id: &str) -> String {
-        format!("{}:{{{route}:{delivery_id}}}", self.prefix)
+        // `prefix:{route:id}`, without the formatter (it is built for every
+        // deduplicated delivery).
+        let mut key = String::with_capacity(self.prefix.len() + route.len() + delivery_id.len() + 4);
+        for part in [&*self.prefix, ":{", route, ":", delivery_id, "}"] {
+            key.push_str(part);
+        }
+        key
     }
 
     pub async fn reserve(&self, key: &str, token: Token) -> Result<Reservation, StoreError> {
@@ -206,14 +214,13 @@ impl Dedup {
         label: fn(&T) -> &'static str,
     ) -> Result<T, StoreError> {
         let started = std::time::Instant::now();
-        let result = tokio::time::timeout(self.command_timeout, op)
-            .await
-            .unwrap_or_else(|_| {
-                Err(StoreError(format!(
-                    "{operation}: no answer within {:?}",
-                    self.command_timeout
-                )))
-            });
+        // The memory store answers at once: no timer for it.
+        let result = within(self.command_timeout, op).await.unwrap_or_else(|| {
+            Err(StoreError(format!(
+                "{operation}: no answer within {:?}",
+                self.command_timeout
+            )))
+        });
         if let Some(observer) = &self.observer {
             let outcome = result.as_ref().map_or("error", label);
             observer.observe(self.backend(), operation, outcome, started.elapsed());

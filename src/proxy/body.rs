@@ -15,7 +15,7 @@ use bytes::{Buf, Bytes, BytesMut};
 
 use super::admission::{Lease, BUDGET_WAIT};
 use super::client::Client;
-use super::deadline::within;
+use crate::deadline::within;
 use crate::http1::answer::CONTINUE;
 use crate::http1::chunked::{ChunkError, ChunkedDecoder};
 use crate::http1::{Framing, RequestHead};

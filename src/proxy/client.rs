@@ -12,7 +12,7 @@ use bytes::{Buf, BytesMut};
 use pingora::protocols::Stream;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::deadline::within;
+use crate::deadline::within;
 use crate::http1::head::MAX_HEAD;
 use crate::http1::{HeadError, RequestHead};
 

@@ -12,10 +12,10 @@ use pingora::ErrorType;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::client::Client;
-use super::deadline::within;
 use super::headers::{self, BodyRelay};
 use super::pool::UpstreamPool;
 use crate::config::{Route, Upstream};
+use crate::deadline::within;
 use crate::http1::answer::Persistence;
 use crate::http1::chunked::ChunkedDecoder;
 use crate::http1::{Framing, HeadError, RequestHead, ResponseHead, Version};

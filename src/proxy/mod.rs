@@ -17,7 +17,6 @@ mod admission;
 mod body;
 mod claim;
 mod client;
-mod deadline;
 mod forward;
 mod headers;
 mod pool;

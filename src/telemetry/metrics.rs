@@ -7,7 +7,11 @@
 //! Per-route handles are resolved once per config (see [`RouteMetrics`]):
 //! recording a delivery is a few atomic adds, no label lookup.
 
+use std::collections::HashMap;
+use std::sync::OnceLock;
 use std::time::Duration;
+
+use foldhash::fast::RandomState;
 
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
@@ -29,6 +33,9 @@ pub struct Metrics {
     upstream_responses: IntCounterVec,
     dedup_operations: IntCounterVec,
     dedup_duration: HistogramVec,
+    /// The dedup series of the configured backend, resolved once: every
+    /// deduplicated delivery counts two operations.
+    dedup_series: OnceLock<DedupSeries>,
     dedup_evictions: IntCounter,
     reloads: IntCounterVec,
     in_flight_body_bytes: IntGauge,
@@ -129,6 +136,7 @@ impl Metrics {
                     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
                 ],
             ),
+            dedup_series: OnceLock::new(),
             dedup_evictions: registered(
                 &registry,
                 IntCounter::new(
@@ -190,7 +198,12 @@ impl Metrics {
 
     /// Creates the dedup series of `backend` at zero, so an alert on
     /// `result="error"` has a series to watch before the first error.
-    pub fn dedup_backend(&self, backend: &str) {
+    pub fn dedup_backend(&self, backend: &'static str) {
+        let mut series = DedupSeries {
+            backend,
+            operations: HashMap::default(),
+            durations: HashMap::default(),
+        };
         for (operation, results) in [
             ("reserve", &["reserved", "duplicate", "in_flight", "error"][..]),
             ("commit", &["ok", "error"]),
@@ -198,10 +211,13 @@ impl Metrics {
             ("ping", &["ok", "error"]),
         ] {
             for result in results {
-                self.dedup_operations.with_label_values(&[backend, operation, result]);
+                let counter = self.dedup_operations.with_label_values(&[backend, operation, result]);
+                series.operations.insert((operation, result), counter);
             }
-            self.dedup_duration.with_label_values(&[backend, operation]);
+            let histogram = self.dedup_duration.with_label_values(&[backend, operation]);
+            series.durations.insert(operation, histogram);
         }
+        let _ = self.dedup_series.set(series);
     }
 
     pub fn reload(&self, result: ReloadResult) {
@@ -262,14 +278,30 @@ impl RouteMetrics {
     }
 }
 
+/// The dedup series of one backend, by operation (and result).
+struct DedupSeries {
+    backend: &'static str,
+    operations: HashMap<(&'static str, &'static str), IntCounter, RandomState>,
+    durations: HashMap<&'static str, Histogram, RandomState>,
+}
+
 impl StoreObserver for Metrics {
     fn observe(&self, backend: &'static str, operation: &'static str, result: &'static str, elapsed: Duration) {
-        self.dedup_operations
-            .with_label_values(&[backend, operation, result])
-            .inc();
-        self.dedup_duration
-            .with_label_values(&[backend, operation])
-            .observe(elapsed.as_secs_f64());
+        let series = self.dedup_series.get().filter(|s| s.backend == backend);
+        match series.and_then(|s| s.operations.get(&(operation, result))) {
+            Some(counter) => counter.inc(),
+            None => self
+                .dedup_operations
+                .with_label_values(&[backend, operation, result])
+                .inc(),
+        }
+        match series.and_then(|s| s.durations.get(operation)) {
+            Some(histogram) => histogram.observe(elapsed.as_secs_f64()),
+            None => self
+                .dedup_duration
+                .with_label_values(&[backend, operation])
+                .observe(elapsed.as_secs_f64()),
+        }
     }
 }
 
