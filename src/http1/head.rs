@@ -306,6 +306,13 @@ impl RequestHead {
         self.block.headers()
     }
 
+    /// Moves the head's bytes to an allocation of their own, so that the
+    /// buffer they were read into (shared with what followed them) can be
+    /// freed while the request goes on.
+    pub fn detach(&mut self) {
+        self.block.bytes = Bytes::copy_from_slice(&self.block.bytes);
+    }
+
     /// The request target exactly as sent.
     pub fn target(&self) -> &str {
         // httparse admits only valid UTF-8 in a target.

@@ -121,6 +121,21 @@ impl Client {
         &mut self.buf
     }
 
+    /// Lets the read buffer go if it holds nothing: an idle keep-alive
+    /// connection then costs no buffer (8 KiB each otherwise), and the next
+    /// request starts a fresh one.
+    pub fn release_idle_buffer(&mut self) {
+        if self.buf.is_empty() {
+            self.buf = BytesMut::new();
+        }
+    }
+
+    /// Takes the bytes read and not consumed yet, and with them the read
+    /// buffer: the next read starts a fresh one.
+    pub fn take_buffered(&mut self) -> BytesMut {
+        std::mem::take(&mut self.buf)
+    }
+
     /// Reads straight into `into`, at most up to its capacity (it must have
     /// room: the caller sized it for the body).
     pub async fn read_into(&mut self, into: &mut BytesMut) -> io::Result<usize> {

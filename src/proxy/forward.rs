@@ -28,8 +28,9 @@ const MAX_ATTEMPTS: usize = 3;
 /// Interim (1xx) answers accepted before the final one; an upstream that
 /// sends more is broken, not slow.
 const MAX_INTERIM_ANSWERS: usize = 8;
-/// The first read of an answer: enough for a typical head and small body.
-const ANSWER_BUFFER: usize = 4 * 1024;
+/// The first read of an answer: enough for a typical head and a small body
+/// (held by every delivery waiting for its answer: kept small).
+const ANSWER_BUFFER: usize = 2 * 1024;
 /// Reads of a larger answer's body.
 const RELAY_BUFFER: usize = 64 * 1024;
 

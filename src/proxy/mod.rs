@@ -117,6 +117,7 @@ impl ServerApp for HookfenceApp {
                 linger = ending.unread_body || wanted_more;
                 break;
             }
+            client.release_idle_buffer();
         }
         let linger = linger || !client.buffered().is_empty();
         client.close(linger).await;
@@ -219,7 +220,14 @@ impl HookfenceApp {
         // Held until the delivery is answered: the body's memory is budgeted.
         let mut lease = self.shared.budget.lease();
         let limits = &route.limits;
-        let body = match body::read_body(exchange.client, head, limits.max_body, limits.body_timeout, &mut lease).await
+        let body = match body::read_body(
+            exchange.client,
+            &mut exchange.head,
+            limits.max_body,
+            limits.body_timeout,
+            &mut lease,
+        )
+        .await
         {
             Ok(body) => body,
             Err(e) => return exchange.reject_body(e, record).await,
