@@ -3,6 +3,10 @@
 #   direct     wrk -> upstream (an nginx that answers `return 200`)
 #   nginx      wrk -> nginx proxy_pass -> upstream (no verification; its own
 #              nginx processes, apart from the upstream's)
+#   floor      wrk -> examples/floor_proxy.rs -> upstream: the least a tokio
+#              proxy can do for a signed delivery (parse, read the body, HMAC
+#              it, forward it, relay the answer; no checks at all), as the
+#              floor a tokio-based hookfence could reach
 #   unsigned   wrk -> hookfence, verify = "none" route -> upstream
 #   github     wrk -> hookfence verifying GitHub signatures, no dedup
 #   memory     the same, deduplicating in memory
@@ -28,8 +32,9 @@ THREADS=2
 
 ensure_packages "${BUILD_PACKAGES[@]}" wrk nginx-light redis-server openssl
 ensure_rust
-cargo build --release --bin hookfence >&2
+cargo build --release --bin hookfence --example floor_proxy >&2
 HOOKFENCE=$PWD/target/release/hookfence
+FLOOR=$PWD/target/release/examples/floor_proxy
 
 WORK=$(mktemp -d)
 chmod 755 "$WORK"
@@ -115,6 +120,15 @@ for size in 7168 65536; do
     "$(run_wrk "http://127.0.0.1:$UPSTREAM_PORT/hooks/bench" "$body" $CONNECTIONS "$(cat "$WORK/upstream/nginx.pid")")"
   result=$(run_wrk "http://127.0.0.1:$PROXY_PORT/hooks/bench" "$body" $CONNECTIONS "$NGINX_PROXY_PID")
   row "$label" "nginx proxy_pass" "$(peak_rss_mib "$NGINX_PROXY_PID") (all workers, cumulative)" "$result"
+  FLOOR_PORT=$(free_port)
+  "$FLOOR" "127.0.0.1:$FLOOR_PORT" "127.0.0.1:$UPSTREAM_PORT" "$THREADS" --verify &
+  PIDS+=($!)
+  FLOOR_PID=$!
+  wait_port "$FLOOR_PORT"
+  result=$(run_wrk "http://127.0.0.1:$FLOOR_PORT/hooks/bench" "$body" $CONNECTIONS "$FLOOR_PID")
+  rss=$(peak_rss_mib "$FLOOR_PID")
+  kill "$FLOOR_PID"; wait "$FLOOR_PID" 2>/dev/null || true
+  row "$label" "floor (tokio, HMAC, no checks)" "$rss" "$result"
   for scenario in unsigned github memory redis; do
     case $scenario in
       unsigned) start_hookfence $scenario "" 'verify = "none"' ;;
