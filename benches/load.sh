@@ -16,7 +16,7 @@
 # the steadiest figure on a shared machine: it does not depend on how the
 # cores were divided between wrk, the upstream and the proxy. Then peak RSS
 # with 1000 concurrent 64 KiB deliveries, with the default body budget and
-# with a 64 MiB one.
+# with a 64 MiB one, and the memory of 1000 idle connections.
 #
 # Usage: benches/load.sh [seconds per run, default 10]
 # Needs: wrk, nginx, redis-server, openssl (installed if missing, as root),
@@ -161,3 +161,10 @@ dedup = false"
   kill "$HF_PID"; wait "$HF_PID" 2>/dev/null || true
   echo "1000 connections, 64 KiB bodies, hookfence github ${budget:-(default budget)}: $result peak_rss_mib=$rss"
 done
+
+# Memory of 1000 idle keep-alive connections (opened, then one small
+# request each).
+start_hookfence idle "" "$GITHUB"
+python3 benches/load/idle.py "$HF_PORT" "$HF_PID" 1000
+kill "$HF_PID"; wait "$HF_PID" 2>/dev/null || true
+
