@@ -6,6 +6,8 @@
 //! content under any key? HMAC comparisons run in constant time; Ed25519 uses
 //! strict verification (no malleable or small-order signatures).
 
+use std::borrow::Cow;
+
 use ed25519_dalek::{Signature, VerifyingKey};
 use hmac::digest::KeyInit;
 use hmac::{Hmac, Mac};
@@ -41,6 +43,37 @@ pub struct MacOutput {
 impl MacOutput {
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes[..self.len]
+    }
+
+    /// No output: what Ed25519 (which has no MAC) and a key that could not
+    /// be prepared yield. It matches nothing.
+    fn empty() -> Self {
+        Self {
+            bytes: [0; MAX_SIGNATURE],
+            len: 0,
+        }
+    }
+}
+
+/// A key made ready for one algorithm, kept in its [`Secret`]: an HMAC
+/// keyed with it (inner and outer pads hashed; each use clones this state),
+/// or the decompressed Ed25519 public key.
+#[derive(Clone)]
+pub enum PreparedKey {
+    Sha1(Hmac<Sha1>),
+    Sha256(Hmac<Sha256>),
+    Sha512(Hmac<Sha512>),
+    Ed25519(VerifyingKey),
+}
+
+impl PreparedKey {
+    fn algorithm(&self) -> Algorithm {
+        match self {
+            PreparedKey::Sha1(_) => Algorithm::Sha1,
+            PreparedKey::Sha256(_) => Algorithm::Sha256,
+            PreparedKey::Sha512(_) => Algorithm::Sha512,
+            PreparedKey::Ed25519(_) => Algorithm::Ed25519,
+        }
     }
 }
 
@@ -82,14 +115,17 @@ impl Algorithm {
             Algorithm::Ed25519 => {
                 let mut message = Vec::new();
                 feed(&mut |bytes| message.extend_from_slice(bytes));
-                keys.iter().filter_map(|k| ed25519_key(k.expose())).any(|key| {
+                keys.iter().filter_map(|k| self.prepared(k)).any(|key| {
+                    let PreparedKey::Ed25519(key) = &*key else {
+                        return false;
+                    };
                     presented.iter().any(|signature| {
                         Signature::from_slice(signature).is_ok_and(|s| key.verify_strict(&message, &s).is_ok())
                     })
                 })
             }
             _ => keys.iter().any(|key| {
-                let expected = self.mac(key.expose(), feed);
+                let expected = self.mac(key, feed);
                 // An empty output (Ed25519 has none) or candidate never matches.
                 presented
                     .iter()
@@ -100,21 +136,34 @@ impl Algorithm {
 
     /// HMAC under `key` of the fed bytes. Ed25519 has no MAC: it yields an
     /// empty output, which matches nothing.
-    pub fn mac(self, key: &[u8], feed: Feed<'_>) -> MacOutput {
-        match self {
-            Algorithm::Sha1 => mac_with::<Hmac<Sha1>>(key, feed),
-            Algorithm::Sha256 => mac_with::<Hmac<Sha256>>(key, feed),
-            Algorithm::Sha512 => mac_with::<Hmac<Sha512>>(key, feed),
-            Algorithm::Ed25519 => MacOutput {
-                bytes: [0; MAX_SIGNATURE],
-                len: 0,
-            },
+    pub fn mac(self, key: &Secret, feed: Feed<'_>) -> MacOutput {
+        match self.prepared(key).as_deref() {
+            Some(PreparedKey::Sha1(mac)) => finish(mac.clone(), feed),
+            Some(PreparedKey::Sha256(mac)) => finish(mac.clone(), feed),
+            Some(PreparedKey::Sha512(mac)) => finish(mac.clone(), feed),
+            Some(PreparedKey::Ed25519(_)) | None => MacOutput::empty(),
         }
     }
 
-    /// HMAC of one byte string.
-    pub fn mac_bytes(self, key: &[u8], data: &[u8]) -> MacOutput {
-        self.mac(key, &|update| update(data))
+    /// `key` prepared for this algorithm: the form kept in the secret when
+    /// this is the algorithm it was first used with (always, but for a
+    /// GitHub secret that also checks legacy SHA-1 signatures), else made
+    /// now. `None` for bytes that are no Ed25519 key.
+    fn prepared(self, key: &Secret) -> Option<Cow<'_, PreparedKey>> {
+        match key.prepared(|bytes| self.prepare(bytes)) {
+            Some(prepared) if prepared.algorithm() == self => Some(Cow::Borrowed(prepared)),
+            _ => self.prepare(key.expose()).map(Cow::Owned),
+        }
+    }
+
+    fn prepare(self, key: &[u8]) -> Option<PreparedKey> {
+        // HMAC accepts keys of any length, so only Ed25519 can fail here.
+        Some(match self {
+            Algorithm::Sha1 => PreparedKey::Sha1(KeyInit::new_from_slice(key).ok()?),
+            Algorithm::Sha256 => PreparedKey::Sha256(KeyInit::new_from_slice(key).ok()?),
+            Algorithm::Sha512 => PreparedKey::Sha512(KeyInit::new_from_slice(key).ok()?),
+            Algorithm::Ed25519 => PreparedKey::Ed25519(ed25519_key(key)?),
+        })
     }
 }
 
@@ -122,18 +171,69 @@ fn ed25519_key(bytes: &[u8]) -> Option<VerifyingKey> {
     VerifyingKey::from_bytes(bytes.try_into().ok()?).ok()
 }
 
-fn mac_with<M: Mac + KeyInit>(key: &[u8], feed: Feed<'_>) -> MacOutput {
-    // HMAC accepts keys of any length, so this cannot fail; the fallback keeps
-    // the function total without an unwrap (an empty output matches nothing).
-    let Ok(mut mac) = <M as KeyInit>::new_from_slice(key) else {
-        return MacOutput {
-            bytes: [0; MAX_SIGNATURE],
-            len: 0,
-        };
-    };
+/// Feeds the signed bytes to a keyed HMAC and returns its tag.
+fn finish<M: Mac>(mut mac: M, feed: Feed<'_>) -> MacOutput {
     feed(&mut |bytes| mac.update(bytes));
     let tag = mac.finalize().into_bytes();
-    let mut bytes = [0u8; MAX_SIGNATURE];
-    bytes[..tag.len()].copy_from_slice(&tag);
-    MacOutput { bytes, len: tag.len() }
+    let mut output = MacOutput::empty();
+    output.bytes[..tag.len()].copy_from_slice(&tag);
+    output.len = tag.len();
+    output
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reference<M: Mac + KeyInit>(key: &[u8], data: &[u8]) -> Vec<u8> {
+        let mut mac = <M as KeyInit>::new_from_slice(key).unwrap();
+        mac.update(data);
+        mac.finalize().into_bytes().to_vec()
+    }
+
+    fn mac(algorithm: Algorithm, key: &Secret, data: &[u8]) -> Vec<u8> {
+        algorithm.mac(key, &|update| update(data)).as_bytes().to_vec()
+    }
+
+    #[test]
+    fn a_prepared_key_gives_the_same_mac_every_time() {
+        let key = Secret::new(b"It's a Secret to Everybody".to_vec());
+        let expected = reference::<Hmac<Sha256>>(b"It's a Secret to Everybody", b"Hello, World!");
+        // GitHub's published test vector.
+        assert_eq!(
+            hex::encode(&expected),
+            "757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
+        );
+        assert_eq!(mac(Algorithm::Sha256, &key, b"Hello, World!"), expected, "first use");
+        assert_eq!(mac(Algorithm::Sha256, &key, b"Hello, World!"), expected, "prepared");
+        assert_ne!(mac(Algorithm::Sha256, &key, b"Hello, World?"), expected);
+    }
+
+    #[test]
+    fn one_secret_serves_several_algorithms() {
+        // A GitHub secret checks SHA-256 signatures and, when allowed, legacy
+        // SHA-1 ones: only the first algorithm's form is kept in the secret.
+        let key = Secret::new(b"shared".to_vec());
+        for _ in 0..2 {
+            assert_eq!(
+                mac(Algorithm::Sha256, &key, b"body"),
+                reference::<Hmac<Sha256>>(b"shared", b"body")
+            );
+            assert_eq!(
+                mac(Algorithm::Sha1, &key, b"body"),
+                reference::<Hmac<Sha1>>(b"shared", b"body")
+            );
+            assert_eq!(
+                mac(Algorithm::Sha512, &key, b"body"),
+                reference::<Hmac<Sha512>>(b"shared", b"body")
+            );
+        }
+    }
+
+    #[test]
+    fn ed25519_has_no_mac_and_a_bad_key_matches_nothing() {
+        let not_a_point = Secret::new([0xff; 32].to_vec());
+        assert!(mac(Algorithm::Ed25519, &not_a_point, b"body").is_empty());
+        assert!(!Algorithm::Ed25519.any_matches(&[not_a_point], &|update| update(b"body"), &[&[0u8; 64]]));
+    }
 }

@@ -188,9 +188,7 @@ impl SignatureScheme {
         if self.algorithm == Algorithm::Ed25519 {
             return None;
         }
-        let mac = self
-            .algorithm
-            .mac(secret.expose(), &|update| self.signed.feed(inputs, update));
+        let mac = self.algorithm.mac(secret, &|update| self.signed.feed(inputs, update));
         let timestamp = std::str::from_utf8(inputs.timestamp).ok();
         Some(self.format.write(&self.encoding.encode(mac.as_bytes()), timestamp))
     }
