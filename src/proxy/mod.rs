@@ -184,11 +184,13 @@ impl HookfenceApp {
             (record.body_bytes, record.upstream_status, record.upstream_duration);
         let elapsed = started.elapsed();
         let delivery = record.finish(ending.outcome, ending.status, elapsed);
-        delivery.emit();
-        telemetry.recent.record(delivery);
+        // The audit record last: whoever has read a delivery's audit record
+        // (a log pipeline, the test suite) then finds it counted in the
+        // metrics and listed in `/deliveries`.
         telemetry
             .metrics
             .observe(ending.outcome, elapsed, body_bytes, upstream_status, upstream_duration);
+        telemetry.recent.record(delivery).emit();
         ending
     }
 

@@ -27,10 +27,12 @@ impl Ring {
         }
     }
 
-    fn push(&self, delivery: Delivery) {
+    fn push(&self, delivery: Delivery) -> Recorded {
         let n = self.cursor.fetch_add(1, Ordering::Relaxed);
         let slot = &self.slots[n % self.slots.len()];
-        slot.store(Some(Arc::new((n as u64, delivery))));
+        let entry = Arc::new((n as u64, delivery));
+        slot.store(Some(Arc::clone(&entry)));
+        Recorded(entry)
     }
 
     /// Newest first, by arrival (ties, if any, by completion).
@@ -85,8 +87,21 @@ impl RecentDeliveries {
 pub struct Recorder(Arc<Ring>);
 
 impl Recorder {
-    pub fn record(&self, delivery: Delivery) {
-        self.0.push(delivery);
+    /// Lists the delivery and hands it back (for its audit record), so that
+    /// it is not cloned.
+    pub fn record(&self, delivery: Delivery) -> Recorded {
+        self.0.push(delivery)
+    }
+}
+
+/// A delivery as listed.
+pub struct Recorded(Arc<(u64, Delivery)>);
+
+impl std::ops::Deref for Recorded {
+    type Target = Delivery;
+
+    fn deref(&self) -> &Delivery {
+        &self.0 .1
     }
 }
 
