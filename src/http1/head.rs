@@ -240,6 +240,19 @@ pub struct RequestHead {
     pub connection_names_headers: bool,
 }
 
+/// The length of a head httparse found complete in `buffered` bytes;
+/// `None` while more bytes may complete it. Past `MAX_HEAD` bytes or
+/// `MAX_HEADERS` lines a head is too large, complete or not.
+fn head_length(parsed: httparse::Result<usize>, buffered: usize) -> Result<Option<usize>, HeadError> {
+    match parsed {
+        Ok(httparse::Status::Complete(len)) if len <= MAX_HEAD => Ok(Some(len)),
+        Ok(httparse::Status::Complete(_)) | Err(httparse::Error::TooManyHeaders) => Err(HeadError::TooLarge),
+        Ok(httparse::Status::Partial) if buffered >= MAX_HEAD => Err(HeadError::TooLarge),
+        Ok(httparse::Status::Partial) => Ok(None),
+        Err(_) => Err(HeadError::Malformed),
+    }
+}
+
 impl RequestHead {
     /// Parses the request head at the start of `buf`. When complete, its bytes
     /// are split off `buf` (what follows stays there: the body, or a pipelined
@@ -247,18 +260,10 @@ impl RequestHead {
     pub fn parse(buf: &mut BytesMut) -> Result<Option<Self>, HeadError> {
         let mut storage = [const { MaybeUninit::uninit() }; MAX_HEADERS];
         let mut request = httparse::Request::new(&mut []);
-        let len = match httparse::ParserConfig::default().parse_request_with_uninit_headers(
-            &mut request,
-            buf,
-            &mut storage,
-        ) {
-            Ok(httparse::Status::Complete(len)) if len <= MAX_HEAD => len,
-            Ok(httparse::Status::Complete(_)) | Err(httparse::Error::TooManyHeaders) => {
-                return Err(HeadError::TooLarge)
-            }
-            Ok(httparse::Status::Partial) if buf.len() >= MAX_HEAD => return Err(HeadError::TooLarge),
-            Ok(httparse::Status::Partial) => return Ok(None),
-            Err(_) => return Err(HeadError::Malformed),
+        let parsed =
+            httparse::ParserConfig::default().parse_request_with_uninit_headers(&mut request, buf, &mut storage);
+        let Some(len) = head_length(parsed, buf.len())? else {
+            return Ok(None);
         };
         let (Some(method), Some(target)) = (request.method, request.path) else {
             return Err(HeadError::Malformed);
@@ -426,18 +431,10 @@ impl ResponseHead {
     pub fn parse(buf: &mut BytesMut, head_request: bool) -> Result<Option<Self>, HeadError> {
         let mut storage = [const { MaybeUninit::uninit() }; MAX_HEADERS];
         let mut response = httparse::Response::new(&mut []);
-        let len = match httparse::ParserConfig::default().parse_response_with_uninit_headers(
-            &mut response,
-            buf,
-            &mut storage,
-        ) {
-            Ok(httparse::Status::Complete(len)) if len <= MAX_HEAD => len,
-            Ok(httparse::Status::Complete(_)) | Err(httparse::Error::TooManyHeaders) => {
-                return Err(HeadError::TooLarge)
-            }
-            Ok(httparse::Status::Partial) if buf.len() >= MAX_HEAD => return Err(HeadError::TooLarge),
-            Ok(httparse::Status::Partial) => return Ok(None),
-            Err(_) => return Err(HeadError::Malformed),
+        let parsed =
+            httparse::ParserConfig::default().parse_response_with_uninit_headers(&mut response, buf, &mut storage);
+        let Some(len) = head_length(parsed, buf.len())? else {
+            return Ok(None);
         };
         let Some(status) = response.code else {
             return Err(HeadError::Malformed);
