@@ -5,8 +5,11 @@
 //! (401) rather than acknowledged: an acknowledgement must never tell an
 //! attacker that a guess got through.
 
+use std::sync::LazyLock;
+
 use crate::config::Filter;
 use crate::verify::field::{Field, FieldReader};
+use crate::verify::json_pointer::Pointer;
 
 /// What to do with a verified delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,7 +22,7 @@ pub enum Decision {
 }
 
 /// The field push-style events carry their ref in (`refs/heads/main`).
-const REF_FIELD: &str = "/ref";
+static REF_FIELD: LazyLock<Field> = LazyLock::new(|| Field::Json(Pointer::member("ref")));
 const BRANCH_PREFIX: &str = "refs/heads/";
 
 impl Filter {
@@ -40,7 +43,7 @@ impl Filter {
         if let Some(branches) = &self.branches {
             // Only deliveries that carry a branch ref are subject to the
             // branch list; tags and events without a ref pass.
-            let reference = reader.get(&Field::Json(REF_FIELD.to_owned()));
+            let reference = reader.get(&REF_FIELD);
             if let Some(branch) = reference.as_deref().and_then(|r| r.strip_prefix(BRANCH_PREFIX)) {
                 if !branches.iter().any(|b| b.matches(branch)) {
                     return Decision::Ignore(format!("branch `{branch}` is not in the route's branches"));
@@ -48,6 +51,11 @@ impl Filter {
             }
         }
         Decision::Forward
+    }
+
+    /// The field of the body [`Filter::decide`] reads, if any.
+    pub fn body_field(&self) -> Option<&'static Field> {
+        self.branches.as_ref().map(|_| &*REF_FIELD)
     }
 }
 
@@ -58,7 +66,13 @@ mod tests {
     use crate::header_lines::HeaderLines;
 
     fn decide(filter: &Filter, event: Option<&str>, body: &[u8]) -> Decision {
-        filter.decide(event, &FieldReader::new(HeaderLines::empty(), body))
+        let expected: Vec<Pointer> = filter
+            .body_field()
+            .and_then(Field::pointer)
+            .into_iter()
+            .cloned()
+            .collect();
+        filter.decide(event, &FieldReader::new(HeaderLines::empty(), body, &expected))
     }
 
     #[test]

@@ -31,6 +31,7 @@ pub use units::ByteSize;
 use crate::routing::{PathPattern, Routable, RouteTable};
 use crate::secret::Secret;
 use crate::verify::field::Field;
+use crate::verify::json_pointer::Pointer;
 use crate::verify::presets::Preset;
 use crate::verify::{SignatureScheme, Verifier};
 use error::Reporter;
@@ -145,6 +146,9 @@ pub struct Route {
     /// sender; schemes that sign the URL need it.
     pub public_url: Option<String>,
     pub fields: DeliveryFields,
+    /// The JSON fields read from a verified body (the id's, the event's,
+    /// and the filter's): found together, in one pass over the body.
+    pub body_fields: Vec<Pointer>,
     pub filter: Filter,
     pub dedup: RouteDedup,
     pub limits: RouteLimits,

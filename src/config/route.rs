@@ -71,6 +71,13 @@ impl RouteContext<'_> {
                 .or_else(|| provider.and_then(|p| p.event).and_then(|f| Field::parse(f).ok())),
         };
         let filter = self.filter(raw, provider.and_then(|p| p.ping_event), fields.event.is_some(), report);
+        let body_fields = [&fields.delivery_id, &fields.event]
+            .into_iter()
+            .flatten()
+            .chain(filter.body_field())
+            .filter_map(Field::pointer)
+            .cloned()
+            .collect();
         let limits = RouteLimits {
             max_body: raw.max_body.map_or(DEFAULT_MAX_BODY, |b| b.0),
             body_timeout: raw.body_timeout.map_or(DEFAULT_BODY_TIMEOUT, |d| d.0),
@@ -105,6 +112,7 @@ impl RouteContext<'_> {
             verification: built?.verification,
             public_url,
             fields,
+            body_fields,
             filter,
             dedup,
             limits,

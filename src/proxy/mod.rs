@@ -217,7 +217,10 @@ impl HookfenceApp {
         record.route = Some(route.name.clone());
         // Header fields are cheap and help explain a refusal; body fields are
         // read only once the delivery is verified.
-        record.read_fields(&route.fields, &FieldReader::new(head.headers(), &[]));
+        record.read_fields(
+            &route.fields,
+            &FieldReader::new(head.headers(), &[], &route.body_fields),
+        );
 
         // Held until the delivery is answered: the body's memory is budgeted.
         let mut lease = self.shared.budget.lease();
@@ -259,7 +262,7 @@ impl HookfenceApp {
             record.signature_valid = Some(true);
         }
 
-        let fields = FieldReader::new(head.headers(), &body);
+        let fields = FieldReader::new(head.headers(), &body, &route.body_fields);
         record.read_fields(&route.fields, &fields);
         match route.filter.decide(record.event.as_deref(), &fields) {
             Decision::Forward => {}

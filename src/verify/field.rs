@@ -2,13 +2,17 @@
 //! (`header:X-GitHub-Delivery`) or a JSON pointer into the body
 //! (`json:/event/id`). Presets and route configs write fields the same way.
 //!
-//! Fields are read only from verified deliveries. A JSON field is found by
-//! one pass over the body that builds nothing but the value it finds
+//! Fields are read only from verified deliveries. All the JSON fields a
+//! route reads are found by one pass over the body, made when the first of
+//! them is asked for, that builds nothing but the values it finds
 //! ([`super::json_pointer`]).
+
+use std::borrow::Cow;
+use std::cell::OnceCell;
 
 use http::header::HeaderName;
 
-use super::json_pointer::{self, Lookup};
+use super::json_pointer::{self, Lookup, Pointer};
 use crate::header_lines::HeaderLines;
 
 /// One source of a value.
@@ -16,7 +20,7 @@ use crate::header_lines::HeaderLines;
 pub enum Field {
     Header(HeaderName),
     /// RFC 6901 JSON pointer.
-    Json(String),
+    Json(Pointer),
 }
 
 impl Field {
@@ -27,20 +31,23 @@ impl Field {
                 .map(Field::Header)
                 .map_err(|_| format!("`{name}` is not a valid header name"))
         } else if let Some(pointer) = text.strip_prefix("json:") {
-            if pointer.starts_with('/') {
-                Ok(Field::Json(pointer.to_owned()))
-            } else {
-                Err(format!(
+            match Pointer::parse(pointer).filter(|_| !pointer.is_empty()) {
+                Some(pointer) => Ok(Field::Json(pointer)),
+                None => Err(format!(
                     "`{pointer}` is not a JSON pointer: it must start with `/` (e.g. json:/after)"
-                ))
+                )),
             }
         } else {
             Err(format!("`{text}` must be `header:<name>` or `json:<pointer>`"))
         }
     }
 
-    pub fn reads_body(&self) -> bool {
-        matches!(self, Field::Json(_))
+    /// The JSON pointer this field reads, if it reads the body.
+    pub fn pointer(&self) -> Option<&Pointer> {
+        match self {
+            Field::Json(pointer) => Some(pointer),
+            Field::Header(_) => None,
+        }
     }
 }
 
@@ -61,17 +68,42 @@ pub const MAX_FIELD_LEN: usize = 256;
 pub struct FieldReader<'a> {
     headers: HeaderLines<'a>,
     body: &'a [u8],
+    /// The JSON fields the caller will ask for: found together, in one
+    /// pass over the body, on the first request for any of them.
+    expected: &'a [Pointer],
+    /// What that pass found; `None` if the body is not JSON.
+    found: OnceCell<Option<Vec<Lookup<'a>>>>,
 }
 
 impl<'a> FieldReader<'a> {
-    pub fn new(headers: HeaderLines<'a>, body: &'a [u8]) -> Self {
-        Self { headers, body }
+    /// A reader that will be asked for the JSON fields `expected` (others
+    /// cost a pass of their own).
+    pub fn new(headers: HeaderLines<'a>, body: &'a [u8], expected: &'a [Pointer]) -> Self {
+        Self {
+            headers,
+            body,
+            expected,
+            found: OnceCell::new(),
+        }
+    }
+
+    /// The value `pointer` leads to; `None` if the body is not JSON.
+    fn json(&self, pointer: &Pointer) -> Option<Lookup<'a>> {
+        match self.expected.iter().position(|p| p == pointer) {
+            Some(i) => {
+                let found = self
+                    .found
+                    .get_or_init(|| json_pointer::lookup_all(self.body, self.expected).ok());
+                found.as_ref()?.get(i).cloned()
+            }
+            None => json_pointer::lookup_one(self.body, pointer).ok(),
+        }
     }
 
     /// The field's value: a header's text, or a JSON string or number. `None`
     /// when absent, not text, empty, or longer than [`MAX_FIELD_LEN`].
     pub fn get(&self, field: &Field) -> Option<String> {
-        let value = match field {
+        let value: Cow<'_, str> = match field {
             Field::Header(name) => {
                 // Two values could mean two deliveries' ids: use neither.
                 let value = self.headers.single(name.as_str()).ok()??;
@@ -79,14 +111,15 @@ impl<'a> FieldReader<'a> {
                 if !value.iter().all(|&b| b == b'\t' || (b' '..=b'~').contains(&b)) {
                     return None;
                 }
-                std::str::from_utf8(value).ok()?.trim().to_owned()
+                Cow::Borrowed(std::str::from_utf8(value).ok()?.trim())
             }
-            Field::Json(pointer) => match json_pointer::lookup(self.body, pointer).ok()? {
+            Field::Json(pointer) => match self.json(pointer)? {
                 Lookup::Text(text) | Lookup::Number(text) => text,
                 Lookup::NotScalar | Lookup::Absent => return None,
             },
         };
-        (!value.is_empty() && value.len() <= MAX_FIELD_LEN).then_some(value)
+        // Checked before copying: a field may be a megabyte of body.
+        (!value.is_empty() && value.len() <= MAX_FIELD_LEN).then(|| value.into_owned())
     }
 }
 
@@ -106,7 +139,11 @@ mod tests {
         .into_iter()
         .collect();
         let body = br#"{"ref":"refs/heads/main","n":42,"o":{},"e":"","s":{"id":"x"}}"#;
-        let reader = FieldReader::new(headers.lines(), body);
+        let expected: Vec<Pointer> = ["/ref", "/s/id", "/n"]
+            .iter()
+            .map(|p| Pointer::parse(p).unwrap())
+            .collect();
+        let reader = FieldReader::new(headers.lines(), body, &expected);
         let get = |text: &str| reader.get(&Field::parse(text).unwrap());
         assert_eq!(get("header:X-GitHub-Delivery").as_deref(), Some("abc"));
         assert_eq!(get("header:x-missing"), None);
@@ -117,7 +154,9 @@ mod tests {
         assert_eq!(get("json:/s/id").as_deref(), Some("x"));
         assert_eq!(get("json:/o"), None, "objects are not values");
         assert_eq!(get("json:/e"), None, "empty is absent");
+        assert!(reader.found.get().is_some(), "the expected fields were found together");
         assert!(Field::parse("json:ref").unwrap_err().contains("must start with `/`"));
+        assert!(Field::parse("json:").unwrap_err().contains("must start with `/`"));
         assert!(Field::parse("body:/x").unwrap_err().contains("header:<name>"));
         assert_eq!(
             Field::parse("header:x-github-delivery").unwrap().to_string(),
@@ -127,7 +166,9 @@ mod tests {
 
     #[test]
     fn a_body_that_is_not_json_has_no_json_fields() {
-        let reader = FieldReader::new(HeaderLines::empty(), b"payload=%7B%7D");
-        assert_eq!(reader.get(&Field::Json("/ref".into())), None);
+        let expected = [Pointer::parse("/ref").unwrap()];
+        let reader = FieldReader::new(HeaderLines::empty(), b"payload=%7B%7D", &expected);
+        assert_eq!(reader.get(&Field::Json(expected[0].clone())), None);
+        assert_eq!(reader.get(&Field::parse("json:/other").unwrap()), None);
     }
 }

@@ -1,29 +1,34 @@
-//! One value out of a JSON body by RFC 6901 pointer, without building the
-//! document.
+//! Values out of a JSON body by RFC 6901 pointer: several pointers in one
+//! pass over the body, building nothing but the values found.
 //!
-//! Linear's signed timestamp and any `json:` field (a delivery id, an event
-//! type, a branch) are single scalars somewhere in the body. Parsing the body
-//! into a `serde_json::Value` to read one of them allocates a tree several
-//! times the body's size, for a body up to `max_body` long that an attacker
-//! may send: that memory is outside the body budget, and building it was
-//! most of Linear's verification cost (BENCHMARKS.md). Here the parser walks
-//! the body once, follows the pointer's keys, skips everything else with
-//! [`IgnoredAny`] (which still checks that it is valid JSON), and allocates
-//! only the value found. With duplicate keys the last one wins, as with
-//! `serde_json::Value`.
+//! Linear's signed timestamp and the `json:` fields of a route (a delivery
+//! id, an event type, a branch) are single scalars somewhere in the body.
+//! Parsing the body into a `serde_json::Value` to read them allocates a tree
+//! several times the body's size, for a body up to `max_body` long: memory
+//! outside the body budget. serde_json's validating skip (`IgnoredAny`)
+//! builds nothing, but it looks at string contents eight bytes at a time,
+//! and it was made once for every field a route reads (BENCHMARKS.md).
+//!
+//! So the body is scanned here, once for all the pointers a route reads:
+//! the scanner follows the pointers' keys and indexes and checks the rest
+//! of the document as it goes, short strings a word at a time and long
+//! ones with memchr. It refuses what is not one JSON document (broken
+//! structure, bad numbers, literals or escapes, raw control characters in
+//! strings, nesting deeper than 127, trailing bytes). Like serde's
+//! skipping, it does not check that skipped strings are UTF-8; values found
+//! are decoded as serde_json decodes them, UTF-8 checked. With duplicate
+//! keys the last one wins, as with `serde_json::Value`.
 
 use std::borrow::Cow;
-use std::fmt;
 
-use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-
-/// What a pointer leads to in a well-formed JSON document.
+/// What a pointer leads to in a well-formed JSON document (text borrowed
+/// from the body where it can be).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Lookup {
+pub enum Lookup<'b> {
     /// A string, as text.
-    Text(String),
+    Text(Cow<'b, str>),
     /// A number, written as `serde_json::Number` writes it.
-    Number(String),
+    Number(Cow<'b, str>),
     /// `null`, a boolean, an object or an array.
     NotScalar,
     /// Nothing there.
@@ -31,41 +36,73 @@ pub enum Lookup {
 }
 
 /// The body is not one well-formed JSON document.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Malformed;
 
-/// Follows `pointer` (`""` is the whole document, otherwise it starts with
-/// `/`) into `body`.
-pub fn lookup(body: &[u8], pointer: &str) -> Result<Lookup, Malformed> {
-    let Some(tokens) = tokens(pointer) else {
-        return Ok(Lookup::Absent);
-    };
-    let mut deserializer = serde_json::Deserializer::from_slice(body);
-    let found = Seek { tokens: &tokens }
-        .deserialize(&mut deserializer)
-        .map_err(|_| Malformed)?;
-    deserializer.end().map_err(|_| Malformed)?;
-    Ok(found)
+/// An RFC 6901 pointer, split into its reference tokens once (at config
+/// load) rather than on every delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pointer {
+    text: Box<str>,
+    tokens: Box<[Token]>,
 }
 
-/// The pointer's reference tokens, `~1` and `~0` unescaped; `None` for text
-/// that is not a pointer.
-fn tokens(pointer: &str) -> Option<Vec<Cow<'_, str>>> {
-    if pointer.is_empty() {
-        return Some(Vec::new());
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Token {
+    /// The key, `~1` and `~0` unescaped.
+    key: Box<str>,
+    /// The array index the token also names (digits, no leading zero).
+    index: Option<usize>,
+}
+
+impl Pointer {
+    /// `""` (the whole document) or text starting with `/`; `None` otherwise.
+    pub fn parse(text: &str) -> Option<Self> {
+        let tokens = if text.is_empty() {
+            Vec::new()
+        } else {
+            text.strip_prefix('/')?
+                .split('/')
+                .map(|token| {
+                    let key = if token.contains('~') {
+                        Cow::Owned(token.replace("~1", "/").replace("~0", "~"))
+                    } else {
+                        Cow::Borrowed(token)
+                    };
+                    Token {
+                        index: index(&key),
+                        key: key.into(),
+                    }
+                })
+                .collect()
+        };
+        Some(Self {
+            text: text.into(),
+            tokens: tokens.into(),
+        })
     }
-    let rest = pointer.strip_prefix('/')?;
-    Some(
-        rest.split('/')
-            .map(|token| {
-                if token.contains('~') {
-                    Cow::Owned(token.replace("~1", "/").replace("~0", "~"))
-                } else {
-                    Cow::Borrowed(token)
-                }
-            })
-            .collect(),
-    )
+
+    /// The pointer to `key` of the top-level object.
+    pub fn member(key: &str) -> Self {
+        Self {
+            text: format!("/{}", key.replace('~', "~0").replace('/', "~1")).into(),
+            tokens: Box::new([Token {
+                index: index(key),
+                key: key.into(),
+            }]),
+        }
+    }
+
+    /// The pointer as written.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+impl std::fmt::Display for Pointer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
 }
 
 /// An array index token: digits, without a leading zero (RFC 6901 §4).
@@ -77,122 +114,371 @@ fn index(token: &str) -> Option<usize> {
     token.parse().ok()
 }
 
-/// Reads one JSON value, following `tokens` into it.
-struct Seek<'t> {
-    tokens: &'t [Cow<'t, str>],
+/// Most pointers one pass follows (they are tracked as bits of a `u64`).
+pub const MAX_POINTERS: usize = 64;
+
+/// Follows `pointer` into `body`.
+pub fn lookup_one<'b>(body: &'b [u8], pointer: &Pointer) -> Result<Lookup<'b>, Malformed> {
+    let mut found = [Lookup::Absent];
+    scan(body, std::slice::from_ref(pointer), &mut found)?;
+    let [found] = found;
+    Ok(found)
 }
 
-impl<'de> DeserializeSeed<'de> for Seek<'_> {
-    type Value = Lookup;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Lookup, D::Error> {
-        deserializer.deserialize_any(self)
-    }
+/// Follows every pointer into `body` in one pass; the values in the
+/// pointers' order. Pointers beyond [`MAX_POINTERS`] are [`Lookup::Absent`].
+pub fn lookup_all<'b>(body: &'b [u8], pointers: &[Pointer]) -> Result<Vec<Lookup<'b>>, Malformed> {
+    let mut found = vec![Lookup::Absent; pointers.len()];
+    let followed = pointers.len().min(MAX_POINTERS);
+    scan(body, &pointers[..followed], &mut found[..followed])?;
+    Ok(found)
 }
 
-impl<'de> Visitor<'de> for Seek<'_> {
-    type Value = Lookup;
+/// One pass over `body` (at most [`MAX_POINTERS`] pointers), filling `found`.
+fn scan<'b>(body: &'b [u8], pointers: &[Pointer], found: &mut [Lookup<'b>]) -> Result<(), Malformed> {
+    let mut scan = Scan {
+        bytes: body,
+        at: 0,
+        pointers,
+        found,
+    };
+    let all = if pointers.len() == MAX_POINTERS {
+        u64::MAX
+    } else {
+        (1u64 << pointers.len()) - 1
+    };
+    scan.value(all, 0)?;
+    scan.skip_whitespace();
+    if scan.at != body.len() {
+        return Err(Malformed);
+    }
+    Ok(())
+}
 
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON value")
+/// Containers nested deeper than this are refused, as serde_json refuses
+/// them (a test pins the two together).
+const MAX_DEPTH: usize = 127;
+
+/// One pass over a document. `at` only ever moves forward, and never past
+/// the end of `bytes`.
+struct Scan<'b, 'p, 'f> {
+    bytes: &'b [u8],
+    at: usize,
+    pointers: &'p [Pointer],
+    found: &'f mut [Lookup<'b>],
+}
+
+/// The positions of the set bits of `mask`.
+fn bits(mut mask: u64) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        let bit = mask.trailing_zeros() as usize;
+        (mask != 0).then(|| {
+            mask &= mask - 1;
+            bit
+        })
+    })
+}
+
+impl<'b> Scan<'b, '_, '_> {
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.at).copied()
     }
 
-    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Lookup, E> {
-        Ok(self.leaf(|| Lookup::Text(text.to_owned())))
+    fn skip_whitespace(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.at += 1;
+        }
     }
 
-    fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Lookup, E> {
-        Ok(self.leaf(|| Lookup::Number(n.to_string())))
+    /// Expects `byte` (after whitespace) and steps over it.
+    fn expect(&mut self, byte: u8) -> Result<(), Malformed> {
+        self.skip_whitespace();
+        if self.peek() != Some(byte) {
+            return Err(Malformed);
+        }
+        self.at += 1;
+        Ok(())
     }
 
-    fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Lookup, E> {
-        Ok(self.leaf(|| Lookup::Number(n.to_string())))
-    }
-
-    fn visit_f64<E: serde::de::Error>(self, n: f64) -> Result<Lookup, E> {
-        // serde_json parses no NaN or infinity, so the number always exists.
-        let number = serde_json::Number::from_f64(n).ok_or_else(|| E::custom("not a JSON number"))?;
-        Ok(self.leaf(|| Lookup::Number(number.to_string())))
-    }
-
-    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Lookup, E> {
-        Ok(self.leaf(|| Lookup::NotScalar))
-    }
-
-    fn visit_unit<E: serde::de::Error>(self) -> Result<Lookup, E> {
-        Ok(self.leaf(|| Lookup::NotScalar))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Lookup, A::Error> {
-        let mut found = self.leaf(|| Lookup::NotScalar);
-        let wanted = self.tokens.first();
-        while let Some(matches) = map.next_key_seed(KeyIs(wanted.map(|t| t.as_ref())))? {
-            if matches {
-                found = map.next_value_seed(Seek {
-                    tokens: &self.tokens[1..],
-                })?;
+    /// One value, `depth` pointer tokens below the root. `wanted`: the
+    /// pointers whose first `depth` tokens lead here.
+    fn value(&mut self, wanted: u64, depth: usize) -> Result<(), Malformed> {
+        self.skip_whitespace();
+        // A later duplicate key replaces an earlier value whole: whatever
+        // was found in the earlier one no longer counts.
+        for i in bits(wanted) {
+            self.found[i] = Lookup::Absent;
+        }
+        let ending = bits(wanted)
+            .filter(|&i| self.pointers[i].tokens.len() == depth)
+            .fold(0u64, |mask, i| mask | (1 << i));
+        let deeper = wanted & !ending;
+        let start = self.at;
+        let mut escaped = false;
+        let scalar = match self.peek().ok_or(Malformed)? {
+            b'{' | b'[' if depth >= MAX_DEPTH => return Err(Malformed),
+            b'{' => {
+                self.object(deeper, depth)?;
+                false
+            }
+            b'[' => {
+                self.array(deeper, depth)?;
+                false
+            }
+            b'"' => {
+                escaped = self.string()?;
+                true
+            }
+            b'-' | b'0'..=b'9' => {
+                self.number()?;
+                true
+            }
+            b't' => self.literal(b"true").map(|()| false)?,
+            b'f' => self.literal(b"false").map(|()| false)?,
+            b'n' => self.literal(b"null").map(|()| false)?,
+            _ => return Err(Malformed),
+        };
+        if ending != 0 {
+            let value = if scalar {
+                decode_scalar(&self.bytes[start..self.at], escaped)?
             } else {
-                map.next_value::<IgnoredAny>()?;
+                Lookup::NotScalar
+            };
+            for i in bits(ending) {
+                self.found[i] = value.clone();
             }
         }
-        Ok(found)
+        Ok(())
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Lookup, A::Error> {
-        let mut found = self.leaf(|| Lookup::NotScalar);
-        let wanted = self.tokens.first().and_then(|t| index(t));
+    fn object(&mut self, wanted: u64, depth: usize) -> Result<(), Malformed> {
+        self.at += 1;
+        self.skip_whitespace();
+        if self.peek() == Some(b'}') {
+            self.at += 1;
+            return Ok(());
+        }
+        loop {
+            self.skip_whitespace();
+            if self.peek() != Some(b'"') {
+                return Err(Malformed);
+            }
+            let start = self.at;
+            let escaped = self.string()?;
+            let matching = if wanted == 0 {
+                0
+            } else {
+                let quoted = &self.bytes[start..self.at];
+                let key = if escaped {
+                    Cow::Owned(
+                        serde_json::from_slice::<String>(quoted)
+                            .map_err(|_| Malformed)?
+                            .into_bytes(),
+                    )
+                } else {
+                    Cow::Borrowed(&quoted[1..quoted.len() - 1])
+                };
+                bits(wanted)
+                    .filter(|&i| self.pointers[i].tokens[depth].key.as_bytes() == &key[..])
+                    .fold(0u64, |mask, i| mask | (1 << i))
+            };
+            self.expect(b':')?;
+            self.value(matching, depth + 1)?;
+            self.skip_whitespace();
+            match self.peek() {
+                Some(b',') => self.at += 1,
+                Some(b'}') => {
+                    self.at += 1;
+                    return Ok(());
+                }
+                _ => return Err(Malformed),
+            }
+        }
+    }
+
+    fn array(&mut self, wanted: u64, depth: usize) -> Result<(), Malformed> {
+        self.at += 1;
+        self.skip_whitespace();
+        if self.peek() == Some(b']') {
+            self.at += 1;
+            return Ok(());
+        }
         let mut position = 0;
         loop {
-            let more = if Some(position) == wanted {
-                seq.next_element_seed(Seek {
-                    tokens: &self.tokens[1..],
-                })?
-                .map(|value| found = value)
-                .is_some()
-            } else {
-                seq.next_element::<IgnoredAny>()?.is_some()
-            };
-            if !more {
-                return Ok(found);
+            let matching = bits(wanted)
+                .filter(|&i| self.pointers[i].tokens[depth].index == Some(position))
+                .fold(0u64, |mask, i| mask | (1 << i));
+            self.value(matching, depth + 1)?;
+            self.skip_whitespace();
+            match self.peek() {
+                Some(b',') => {
+                    self.at += 1;
+                    position += 1;
+                }
+                Some(b']') => {
+                    self.at += 1;
+                    return Ok(());
+                }
+                _ => return Err(Malformed),
             }
-            position += 1;
         }
     }
-}
 
-impl Seek<'_> {
-    /// The value here if the pointer ends here; a pointer that goes on
-    /// into a scalar leads nowhere.
-    fn leaf(&self, value: impl FnOnce() -> Lookup) -> Lookup {
-        if self.tokens.is_empty() {
-            value()
-        } else {
-            Lookup::Absent
+    /// A string, from its opening quote to past its closing one; whether it
+    /// has escapes.
+    fn string(&mut self) -> Result<bool, Malformed> {
+        self.at += 1;
+        let mut escaped = false;
+        loop {
+            let rest = &self.bytes[self.at..];
+            let stop = run_end(rest).ok_or(Malformed)?;
+            self.at += stop + 1;
+            match rest[stop] {
+                b'"' => return Ok(escaped),
+                b'\\' => {
+                    escaped = true;
+                    self.escape()?;
+                }
+                // Control characters must be escaped (RFC 8259 §7).
+                _ => return Err(Malformed),
+            }
         }
     }
-}
 
-/// Reads an object key and tells whether it is the wanted one, without
-/// allocating for keys that have no escapes.
-struct KeyIs<'w>(Option<&'w str>);
+    /// What follows a backslash in a string.
+    fn escape(&mut self) -> Result<(), Malformed> {
+        match self.peek().ok_or(Malformed)? {
+            b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => self.at += 1,
+            b'u' => {
+                let hex = self.bytes.get(self.at + 1..self.at + 5).ok_or(Malformed)?;
+                if !hex.iter().all(u8::is_ascii_hexdigit) {
+                    return Err(Malformed);
+                }
+                self.at += 5;
+            }
+            _ => return Err(Malformed),
+        }
+        Ok(())
+    }
 
-impl<'de> DeserializeSeed<'de> for KeyIs<'_> {
-    type Value = bool;
+    /// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`
+    fn number(&mut self) -> Result<(), Malformed> {
+        if self.peek() == Some(b'-') {
+            self.at += 1;
+        }
+        match self.peek() {
+            Some(b'0') => self.at += 1,
+            Some(b'1'..=b'9') => self.digits(),
+            _ => return Err(Malformed),
+        }
+        if self.peek() == Some(b'.') {
+            self.at += 1;
+            self.some_digits()?;
+        }
+        if matches!(self.peek(), Some(b'e' | b'E')) {
+            self.at += 1;
+            if matches!(self.peek(), Some(b'+' | b'-')) {
+                self.at += 1;
+            }
+            self.some_digits()?;
+        }
+        Ok(())
+    }
 
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<bool, D::Error> {
-        deserializer.deserialize_str(self)
+    fn digits(&mut self) {
+        while self.peek().is_some_and(|b| b.is_ascii_digit()) {
+            self.at += 1;
+        }
+    }
+
+    fn some_digits(&mut self) -> Result<(), Malformed> {
+        let start = self.at;
+        self.digits();
+        if self.at == start {
+            return Err(Malformed);
+        }
+        Ok(())
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Result<(), Malformed> {
+        if !self.bytes[self.at..].starts_with(word) {
+            return Err(Malformed);
+        }
+        self.at += word.len();
+        Ok(())
     }
 }
 
-impl<'de> Visitor<'de> for KeyIs<'_> {
-    type Value = bool;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an object key")
+/// Where the run of plain string contents at the start of `rest` ends: the
+/// first quote, backslash or control character.
+///
+/// Keys, ids and names are short: the first [`SHORT_RUN`] bytes are looked
+/// at eight at a time, as one word. A longer run (a message, a description)
+/// goes to memchr for the next quote or backslash, then to a check for
+/// control characters by a minimum that, having no early exit, is vectorised.
+fn run_end(rest: &[u8]) -> Option<usize> {
+    let mut at = 0;
+    while at < SHORT_RUN {
+        let Some(word) = rest.get(at..).and_then(<[u8]>::first_chunk::<8>) else {
+            return rest[at..].iter().position(|&b| ends_run(b)).map(|i| at + i);
+        };
+        let found = run_enders(u64::from_le_bytes(*word));
+        if found != 0 {
+            return Some(at + (found.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
     }
+    let long = &rest[at..];
+    let stop = memchr::memchr2(b'"', b'\\', long)?;
+    let run = &long[..stop];
+    if run.iter().fold(u8::MAX, |least, &b| least.min(b)) >= 0x20 {
+        return Some(at + stop);
+    }
+    run.iter().position(|&b| b < 0x20).map(|control| at + control)
+}
 
-    fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<bool, E> {
-        Ok(self.0 == Some(key))
+/// String contents looked at a word at a time before memchr takes over.
+const SHORT_RUN: usize = 64;
+
+/// A byte that ends a run of plain string contents.
+fn ends_run(byte: u8) -> bool {
+    byte == b'"' || byte == b'\\' || byte < 0x20
+}
+
+/// The bytes of `word` (little-endian) that end a run, as their high bits.
+/// The lowest one marked is exact: the classic zero-byte test only marks
+/// bytes wrongly above a byte it marks rightly.
+fn run_enders(word: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let zero_bytes = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
+    zero_bytes(word ^ (ONES * u64::from(b'"')))
+        | zero_bytes(word ^ (ONES * u64::from(b'\\')))
+        | (word.wrapping_sub(ONES * 0x20) & !word & HIGHS)
+}
+
+/// A found string or number, as serde_json reads it: strings unescaped and
+/// checked to be UTF-8, numbers written as `serde_json::Number` writes them.
+/// The usual cases (a string without escapes, an integer of up to 19
+/// digits, which `u64` holds and serde writes back unchanged) are read here
+/// without serde.
+fn decode_scalar(text: &[u8], escaped: bool) -> Result<Lookup<'_>, Malformed> {
+    match text {
+        [b'"', inner @ .., b'"'] if !escaped => {
+            let inner = std::str::from_utf8(inner).map_err(|_| Malformed)?;
+            return Ok(Lookup::Text(Cow::Borrowed(inner)));
+        }
+        digits if digits.len() <= 19 && digits.iter().all(u8::is_ascii_digit) => {
+            // Digits only: ASCII, and (by the number grammar) no leading zero.
+            let digits = std::str::from_utf8(digits).map_err(|_| Malformed)?;
+            return Ok(Lookup::Number(Cow::Borrowed(digits)));
+        }
+        _ => {}
+    }
+    match serde_json::from_slice(text).map_err(|_| Malformed)? {
+        serde_json::Value::String(text) => Ok(Lookup::Text(text.into())),
+        serde_json::Value::Number(number) => Ok(Lookup::Number(number.to_string().into())),
+        _ => Ok(Lookup::NotScalar),
     }
 }
 
@@ -203,13 +489,22 @@ mod tests {
 
     use super::*;
 
+    /// Follows one pointer, given as text; text that is not a pointer leads
+    /// nowhere (as with `serde_json::Value::pointer`).
+    fn lookup<'b>(body: &'b [u8], pointer: &str) -> Result<Lookup<'b>, Malformed> {
+        match Pointer::parse(pointer) {
+            Some(pointer) => lookup_one(body, &pointer),
+            None => Ok(Lookup::Absent),
+        }
+    }
+
     /// What `serde_json::Value::pointer` finds, as a [`Lookup`].
-    fn reference(body: &[u8], pointer: &str) -> Result<Lookup, Malformed> {
+    fn reference(body: &[u8], pointer: &str) -> Result<Lookup<'static>, Malformed> {
         let document: Value = serde_json::from_slice(body).map_err(|_| Malformed)?;
         Ok(match document.pointer(pointer) {
             None => Lookup::Absent,
-            Some(Value::String(s)) => Lookup::Text(s.clone()),
-            Some(Value::Number(n)) => Lookup::Number(n.to_string()),
+            Some(Value::String(s)) => Lookup::Text(s.clone().into()),
+            Some(Value::Number(n)) => Lookup::Number(n.to_string().into()),
             Some(_) => Lookup::NotScalar,
         })
     }
@@ -242,6 +537,72 @@ mod tests {
             "skipped values are checked too"
         );
         assert_eq!(lookup(b"", "/a"), Err(Malformed));
+    }
+
+    #[test]
+    fn refuses_what_is_not_json_wherever_it_is() {
+        for body in [
+            &br#"{"a":1,"s":"tab	inside"}"#[..],
+            br#"{"a":1,"s":"\x"}"#,
+            br#"{"a":1,"s":"\u12G4"}"#,
+            br#"{"a":1,"s":"\u12"}"#,
+            br#"{"a":1,"n":01}"#,
+            br#"{"a":1,"n":1.}"#,
+            br#"{"a":1,"n":-}"#,
+            br#"{"a":1,"n":1e}"#,
+            br#"{"a":1,"n":+1}"#,
+            br#"{"a":1,"t":tru}"#,
+            br#"{"a":1,"l":[1,]}"#,
+            br#"{"a":1,}"#,
+            br#"{"a":1 "b":2}"#,
+            br#"{"a" 1}"#,
+            br#"{a:1}"#,
+            br#"{"a":1}}"#,
+            br#"{"a":1,"s":"open"#,
+        ] {
+            let text = String::from_utf8_lossy(body);
+            assert_eq!(lookup(body, "/a"), Err(Malformed), "{text}");
+            assert!(reference(body, "/a").is_err(), "serde_json agrees: {text}");
+        }
+    }
+
+    #[test]
+    fn nests_as_deep_as_serde_json_and_no_deeper() {
+        let nested = |depth: usize| format!("{}{}", "[".repeat(depth), "]".repeat(depth)).into_bytes();
+        let deepest = (1..200)
+            .take_while(|&d| reference(&nested(d), "").is_ok())
+            .last()
+            .unwrap();
+        assert_eq!(lookup(&nested(deepest), ""), Ok(Lookup::NotScalar));
+        assert_eq!(lookup(&nested(deepest + 1), ""), Err(Malformed));
+        assert_eq!(lookup(&nested(100_000), ""), Err(Malformed), "no stack overflow");
+    }
+
+    #[test]
+    fn several_pointers_in_one_pass() {
+        let body = br#"{"id":"evt_1","type":"charge.succeeded","data":{"object":{"id":"ch_1"}},"type":"invoice.paid"}"#;
+        let pointers: Vec<Pointer> = ["/id", "/type", "/data/object/id", "/missing", "/type"]
+            .iter()
+            .map(|p| Pointer::parse(p).unwrap())
+            .collect();
+        assert_eq!(
+            lookup_all(body, &pointers),
+            Ok(vec![
+                Lookup::Text("evt_1".into()),
+                Lookup::Text("invoice.paid".into()),
+                Lookup::Text("ch_1".into()),
+                Lookup::Absent,
+                Lookup::Text("invoice.paid".into()),
+            ])
+        );
+        let many: Vec<Pointer> = (0..MAX_POINTERS + 2).map(|_| Pointer::parse("/id").unwrap()).collect();
+        let found = lookup_all(body, &many).unwrap();
+        assert_eq!(found[MAX_POINTERS - 1], Lookup::Text("evt_1".into()));
+        assert_eq!(found[MAX_POINTERS], Lookup::Absent, "beyond the limit: not followed");
+        assert!(Pointer::parse("no-slash").is_none());
+        assert_eq!(Pointer::member("a/b~c"), Pointer::parse("/a~1b~0c").unwrap());
+        assert_eq!(Pointer::member("7"), Pointer::parse("/7").unwrap());
+        assert_eq!(Pointer::parse("/a~1b").unwrap().to_string(), "/a~1b");
     }
 
     fn json_value() -> impl Strategy<Value = Value> {
@@ -295,6 +656,33 @@ mod tests {
             }
             let truncated = &body[..cut.index(body.len())];
             prop_assert_eq!(lookup(truncated, &all[0]), reference(truncated, &all[0]));
+            // All of them in one pass find what each finds alone.
+            let parsed: Vec<Pointer> = all.iter().filter_map(|p| Pointer::parse(p)).collect();
+            let alone: Result<Vec<Lookup<'_>>, Malformed> = parsed.iter().map(|p| lookup_one(&body, p)).collect();
+            prop_assert_eq!(lookup_all(&body, &parsed), alone);
+        }
+
+        /// A document with one byte changed, inserted or removed: never a
+        /// panic, and whenever serde_json reads it, the same value.
+        #[test]
+        fn damaged_documents(value in json_value(), at in any::<prop::sample::Index>(),
+                             byte in prop::sample::select(b"{}[],:\"\\ \t0-.eE+tfnu\x01\xff".to_vec()), how in 0..3u8) {
+            let mut body = serde_json::to_vec(&value).unwrap();
+            let at = at.index(body.len() + 1);
+            match how {
+                0 if at < body.len() => body[at] = byte,
+                1 => body.insert(at, byte),
+                _ if at < body.len() => { body.remove(at); }
+                _ => body.push(byte),
+            }
+            let mut all = Vec::new();
+            pointers(&value, String::new(), &mut all);
+            for pointer in &all {
+                let ours = lookup(&body, pointer);
+                if let Ok(expected) = reference(&body, pointer) {
+                    prop_assert_eq!(ours, Ok(expected), "pointer {} in {:?}", pointer, String::from_utf8_lossy(&body));
+                }
+            }
         }
     }
 }

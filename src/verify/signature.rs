@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use super::algorithm::Algorithm;
 use super::encoding::{Encoding, MAX_SIGNATURE};
 use super::header_format::{HeaderFormat, MAX_CANDIDATES};
-use super::json_pointer::{self, Lookup};
+use super::json_pointer::{self, Lookup, Pointer};
 use super::template::{sorted_form_params, Inputs, Part, SignedContent};
 use super::timestamp::{SignedTimestamp, TimestampSource};
 use super::{single_header, Delivery, Location, Rejection};
@@ -215,9 +215,9 @@ fn toggle_default_port(url: &str) -> Option<String> {
 }
 
 /// A timestamp inside the JSON body (which the signature covers whole).
-fn body_timestamp(body: &[u8], pointer: &str, window: &SignedTimestamp) -> Result<i64, Rejection> {
-    let location = || Location::Body(pointer.to_owned());
-    let text = match json_pointer::lookup(body, pointer) {
+fn body_timestamp(body: &[u8], pointer: &Pointer, window: &SignedTimestamp) -> Result<i64, Rejection> {
+    let location = || Location::Body(pointer.to_string());
+    let text = match json_pointer::lookup_one(body, pointer) {
         Ok(Lookup::Text(text) | Lookup::Number(text)) => text,
         Ok(Lookup::Absent) => return Err(Rejection::Missing(location())),
         Ok(Lookup::NotScalar) | Err(_) => return Err(Rejection::Malformed(location())),

@@ -10,6 +10,7 @@ use http::header::HeaderName;
 use super::algorithm::Algorithm;
 use super::encoding::Encoding;
 use super::header_format::HeaderFormat;
+use super::json_pointer::Pointer;
 use super::template::{Part, SignedContent};
 use super::timestamp::{SignedTimestamp, TimestampFormat, TimestampSource};
 use super::token::{TokenScheme, TokenSource};
@@ -126,11 +127,11 @@ impl<S: AsRef<str>> SignatureSpec<S> {
                     TimestampSourceSpec::Header(name) => TimestampSource::Header(header_name(name.as_ref())?),
                     TimestampSourceSpec::SignatureHeader => TimestampSource::SignatureHeader,
                     TimestampSourceSpec::BodyJson(pointer) => {
-                        let pointer = pointer.as_ref();
-                        if !pointer.starts_with('/') {
-                            return Err(format!("`{pointer}` is not a JSON pointer (it must start with `/`)"));
+                        let text = pointer.as_ref();
+                        match Pointer::parse(text).filter(|_| !text.is_empty()) {
+                            Some(pointer) => TimestampSource::BodyJson(pointer),
+                            None => return Err(format!("`{text}` is not a JSON pointer (it must start with `/`)")),
                         }
-                        TimestampSource::BodyJson(pointer.to_owned())
                     }
                 },
                 format: spec.format,

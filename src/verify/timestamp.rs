@@ -10,6 +10,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use http::header::HeaderName;
 use serde::Deserialize;
 
+use super::json_pointer::Pointer;
+
 /// Where the timestamp is found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TimestampSource {
@@ -17,7 +19,7 @@ pub enum TimestampSource {
     /// Inside the signature header (`t=` in Stripe's, `ts=` in Paddle's).
     SignatureHeader,
     /// A JSON pointer into the (signed) body, e.g. Linear's `/webhookTimestamp`.
-    BodyJson(String),
+    BodyJson(Pointer),
 }
 
 /// How the timestamp is written.
