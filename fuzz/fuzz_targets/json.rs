@@ -17,8 +17,11 @@ fuzz_target!(|data: &[u8]| {
     let Ok(pointers) = std::str::from_utf8(pointers) else { return };
     let pointers: Vec<Pointer> = pointers.split(' ').filter_map(Pointer::parse).collect();
     let together = lookup_all(body, &pointers);
-    let alone: Result<Vec<Lookup<'_>>, _> = pointers.iter().map(|p| lookup_one(body, p)).collect();
-    assert_eq!(together, alone);
+    if !pointers.is_empty() {
+        // (With no pointer, only the pass checks the body at all.)
+        let alone: Result<Vec<Lookup<'_>>, _> = pointers.iter().map(|p| lookup_one(body, p)).collect();
+        assert_eq!(together, alone);
+    }
     if let Ok(document) = serde_json::from_slice::<Value>(body) {
         let found = together.expect("serde_json read this body");
         for (pointer, found) in pointers.iter().zip(found) {
