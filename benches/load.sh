@@ -12,9 +12,12 @@
 #   memory     the same, deduplicating in memory
 #   redis      the same, deduplicating in a local redis-server
 # at 7 KiB and 64 KiB bodies, 32 connections; requests/s, p50, p99, CPU time
-# per request and peak RSS of the proxy under test. CPU time per request is
-# the steadiest figure on a shared machine: it does not depend on how the
-# cores were divided between wrk, the upstream and the proxy. Then peak RSS
+# per request of the proxy under test (user and system apart) and of the
+# upstream, the machine's idle time per request, and the proxy's peak RSS.
+# The proxy's CPU time per request is the steadiest figure on a shared
+# machine: it does not depend on how the cores were divided between wrk,
+# the upstream and the proxy; its system part is the kernel's socket work,
+# which any proxy pays alike. Then peak RSS
 # with 1000 concurrent 64 KiB deliveries, with the default body budget and
 # with a 64 MiB one, and the memory of 1000 idle connections.
 #
@@ -50,20 +53,25 @@ peak_rss_mib() {
   echo $((total / 1024))
 }
 
-# CPU time (user + system) of a process and its children, in clock ticks.
+# CPU time of a process and its children, in clock ticks: "user system".
 cpu_ticks() {
-  local total=0 pid
+  local user=0 system=0 pid u s
   for pid in "$@" $(pgrep -P "$1" 2>/dev/null || true); do
-    total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0)))
+    read -r u s < <(awk '{print $14, $15}' "/proc/$pid/stat" 2>/dev/null || echo 0 0)
+    user=$((user + u)); system=$((system + s))
   done
-  echo "$total"
+  echo "$user $system"
 }
+
+# Idle time of the whole machine, in clock ticks (/proc/stat, all CPUs).
+idle_ticks() { awk '/^cpu / {print $5}' /proc/stat; }
 TICKS_PER_SECOND=$(getconf CLK_TCK)
 
 UPSTREAM_PORT=$(free_port); PROXY_PORT=$(free_port)
 start_nginx upstream; start_nginx proxy
 wait_port "$UPSTREAM_PORT"; wait_port "$PROXY_PORT"
 NGINX_PROXY_PID=$(cat "$WORK/proxy/nginx.pid")
+UPSTREAM_PID=$(cat "$WORK/upstream/nginx.pid")
 
 REDIS_PORT=$(free_port)
 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --daemonize no >/dev/null &
@@ -85,39 +93,52 @@ $2" "$3"
   wait_port "$port"
 }
 
-# Prints wrk's RESULT line, with the CPU time per request of the processes
-# `pids` (and their children) appended as cpu_us=.
+# Prints wrk's RESULT line with, per request, the CPU time of the proxy
+# under test (the processes `pids` and their children) appended as
+# user_us= and system_us=, that of the upstream as upstream_us=, and the
+# time the machine's CPUs stood idle as idle_us=. With every core busy, a
+# proxy's requests/s follows what all of these add up to per request.
 run_wrk() { # url body-file connections pids...
-  local url=$1 body=$2 connections=$3 signature before after result requests
+  local url=$1 body=$2 connections=$3 signature result requests
+  local -a before after upstream_before upstream_after
   shift 3
   signature=$(github_signature "$body")
-  before=$(cpu_ticks "$@")
+  read -r -a before < <(cpu_ticks "$@")
+  read -r -a upstream_before < <(cpu_ticks "$UPSTREAM_PID")
+  local idle_before; idle_before=$(idle_ticks)
   result=$(BODY_FILE=$body SIGNATURE=$signature wrk -t "$THREADS" -c "$connections" -d "${DURATION}s" --timeout 10s \
     -s benches/load/post.lua "$url" | grep '^RESULT')
-  after=$(cpu_ticks "$@")
+  local idle_after; idle_after=$(idle_ticks)
+  read -r -a after < <(cpu_ticks "$@")
+  read -r -a upstream_after < <(cpu_ticks "$UPSTREAM_PID")
   requests=$(echo "$result" | sed 's/.*requests=\([0-9]*\).*/\1/')
-  echo "$result cpu_us=$(awk -v t=$((after - before)) -v hz="$TICKS_PER_SECOND" -v n="$requests" \
-    'BEGIN { if (n > 0 && t > 0) printf "%.1f", t / hz * 1e6 / n; else printf "—" }')"
+  per_request() { awk -v t="$1" -v hz="$TICKS_PER_SECOND" -v n="$requests" \
+    'BEGIN { if (n > 0) printf "%.1f", t / hz * 1e6 / n; else printf "—" }'; }
+  echo "$result user_us=$(per_request $((after[0] - before[0]))) system_us=$(per_request $((after[1] - before[1])))" \
+    "upstream_us=$(per_request $((upstream_after[0] + upstream_after[1] - upstream_before[0] - upstream_before[1])))" \
+    "idle_us=$(per_request $((idle_after - idle_before)))"
 }
 
 # One table row from a RESULT line: body, target, requests/s, p50, p99,
-# non-200, CPU per request, peak RSS.
+# non-200, the proxy's CPU per request (user + system), the upstream's, idle
+# time per request, peak RSS.
 row() { # label target rss result
   echo "$4" | awk -v l="$1" -v t="$2" -v r="$3" '{
     for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
-    printf "| %s | %s | %s | %s | %s | %s | %s | %s |\n", l, t, v["rps"], v["p50_ms"], v["p99_ms"], v["non200"], v["cpu_us"], r }'
+    cpu = (v["user_us"] == "—") ? "—" : sprintf("%.1f (%s + %s)", v["user_us"] + v["system_us"], v["user_us"], v["system_us"])
+    printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", l, t, v["rps"], v["p50_ms"], v["p99_ms"], v["non200"], cpu, v["upstream_us"], v["idle_us"], r }'
 }
 
 GITHUB='provider = "github"
 secrets = ["env:GH"]'
 
-echo "| body | target | requests/s | p50 ms | p99 ms | non-200 | CPU µs/request | peak RSS MiB |"
-echo "|---:|---|---:|---:|---:|---:|---:|---:|"
+echo "| body | target | requests/s | p50 ms | p99 ms | non-200 | proxy CPU µs/request (user + system) | upstream CPU µs/request | idle µs/request | peak RSS MiB |"
+echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 for size in 7168 65536; do
   body=$(body_file $size)
   label="$((size / 1024)) KiB"
   row "$label" "direct (upstream)" "—" \
-    "$(run_wrk "http://127.0.0.1:$UPSTREAM_PORT/hooks/bench" "$body" $CONNECTIONS "$(cat "$WORK/upstream/nginx.pid")")"
+    "$(run_wrk "http://127.0.0.1:$UPSTREAM_PORT/hooks/bench" "$body" $CONNECTIONS "$UPSTREAM_PID")"
   result=$(run_wrk "http://127.0.0.1:$PROXY_PORT/hooks/bench" "$body" $CONNECTIONS "$NGINX_PROXY_PID")
   row "$label" "nginx proxy_pass" "$(peak_rss_mib "$NGINX_PROXY_PID") (all workers, cumulative)" "$result"
   FLOOR_PORT=$(free_port)
