@@ -18,6 +18,7 @@ use crate::verify::algorithm::Algorithm;
 use crate::verify::encoding::Encoding;
 use crate::verify::field::Field;
 use crate::verify::header_format::HeaderFormat;
+use crate::verify::json_pointer::Pointer;
 use crate::verify::presets;
 use crate::verify::template::SignedContent;
 use crate::verify::token::TokenSource;
@@ -71,13 +72,17 @@ impl RouteContext<'_> {
                 .or_else(|| provider.and_then(|p| p.event).and_then(|f| Field::parse(f).ok())),
         };
         let filter = self.filter(raw, provider.and_then(|p| p.ping_event), fields.event.is_some(), report);
-        let body_fields = [&fields.delivery_id, &fields.event]
+        let mut body_fields: Vec<Pointer> = Vec::new();
+        for pointer in [&fields.delivery_id, &fields.event]
             .into_iter()
             .flatten()
             .chain(filter.body_field())
             .filter_map(Field::pointer)
-            .cloned()
-            .collect();
+        {
+            if !body_fields.contains(pointer) {
+                body_fields.push(pointer.clone());
+            }
+        }
         let limits = RouteLimits {
             max_body: raw.max_body.map_or(DEFAULT_MAX_BODY, |b| b.0),
             body_timeout: raw.body_timeout.map_or(DEFAULT_BODY_TIMEOUT, |d| d.0),

@@ -2,10 +2,11 @@
 //! (`header:X-GitHub-Delivery`) or a JSON pointer into the body
 //! (`json:/event/id`). Presets and route configs write fields the same way.
 //!
-//! Fields are read only from verified deliveries. All the JSON fields a
-//! route reads are found by one pass over the body, made when the first of
-//! them is asked for, that builds nothing but the values it finds
-//! ([`super::json_pointer`]).
+//! Header fields are read as soon as the head arrives (they explain a
+//! refusal in the audit record); JSON fields only from a verified body. All
+//! the JSON fields a route reads are found by one pass over the body, made
+//! when the first of them is asked for, that builds nothing but the values
+//! it finds ([`super::json_pointer`]).
 
 use std::borrow::Cow;
 use std::cell::OnceCell;
@@ -87,16 +88,22 @@ impl<'a> FieldReader<'a> {
         }
     }
 
-    /// The value `pointer` leads to; `None` if the body is not JSON.
-    fn json(&self, pointer: &Pointer) -> Option<Lookup<'a>> {
-        match self.expected.iter().position(|p| p == pointer) {
-            Some(i) => {
-                let found = self
-                    .found
-                    .get_or_init(|| json_pointer::lookup_all(self.body, self.expected).ok());
-                found.as_ref()?.get(i).cloned()
-            }
-            None => json_pointer::lookup_one(self.body, pointer).ok(),
+    /// The text `pointer` leads to (a string or a number), borrowed from
+    /// the body or from the pass's results; `None` if the body is not JSON
+    /// or the value is not text.
+    fn json(&self, pointer: &Pointer) -> Option<Cow<'_, str>> {
+        let Some(i) = self.expected.iter().position(|p| p == pointer) else {
+            return match json_pointer::lookup_one(self.body, pointer).ok()? {
+                Lookup::Text(text) | Lookup::Number(text) => Some(text),
+                Lookup::NotScalar | Lookup::Absent => None,
+            };
+        };
+        let found = self
+            .found
+            .get_or_init(|| json_pointer::lookup_all(self.body, self.expected).ok());
+        match found.as_ref()?.get(i)? {
+            Lookup::Text(text) | Lookup::Number(text) => Some(Cow::Borrowed(&**text)),
+            Lookup::NotScalar | Lookup::Absent => None,
         }
     }
 
@@ -113,12 +120,10 @@ impl<'a> FieldReader<'a> {
                 }
                 Cow::Borrowed(std::str::from_utf8(value).ok()?.trim())
             }
-            Field::Json(pointer) => match self.json(pointer)? {
-                Lookup::Text(text) | Lookup::Number(text) => text,
-                Lookup::NotScalar | Lookup::Absent => return None,
-            },
+            Field::Json(pointer) => self.json(pointer)?,
         };
-        // Checked before copying: a field may be a megabyte of body.
+        // Checked before copying: a field may be a megabyte of body (what
+        // the scanner decoded from escapes it has copied once already).
         (!value.is_empty() && value.len() <= MAX_FIELD_LEN).then(|| value.into_owned())
     }
 }

@@ -9,15 +9,18 @@
 //! builds nothing, but it looks at string contents eight bytes at a time,
 //! and it was made once for every field a route reads (BENCHMARKS.md).
 //!
-//! So the body is scanned here, once for all the pointers a route reads:
-//! the scanner follows the pointers' keys and indexes and checks the rest
-//! of the document as it goes, short strings a word at a time and long
-//! ones with memchr. It refuses what is not one JSON document (broken
-//! structure, bad numbers, literals or escapes, raw control characters in
-//! strings, nesting deeper than 127, trailing bytes). Like serde's
-//! skipping, it does not check that skipped strings are UTF-8; values found
-//! are decoded as serde_json decodes them, UTF-8 checked. With duplicate
-//! keys the last one wins, as with `serde_json::Value`.
+//! So the body is scanned here, once for all the fields a route reads
+//! (Linear's timestamp, read while verifying, is a pass of its own): the
+//! scanner follows the pointers' keys and indexes and checks the rest of
+//! the document as it goes, short strings a word at a time and long ones
+//! with memchr. It refuses what is not one JSON document (broken structure,
+//! bad numbers, literals or escapes, raw control characters in strings,
+//! nesting deeper than 127, trailing bytes). Like serde's skipping, it does
+//! not check that skipped strings are UTF-8, that skipped numbers fit an
+//! `f64`, or that `\u` escapes pair their surrogates; the keys on a
+//! pointer's path and the values found are decoded as serde_json decodes
+//! them, UTF-8 checked. With duplicate keys the last one wins, as with
+//! `serde_json::Value`.
 
 use std::borrow::Cow;
 
@@ -274,17 +277,15 @@ impl<'b> Scan<'b, '_, '_> {
                 0
             } else {
                 let quoted = &self.bytes[start..self.at];
+                // Keys on a pointer's path are decoded as serde_json decodes
+                // them: unescaped, and refused if they are not UTF-8.
                 let key = if escaped {
-                    Cow::Owned(
-                        serde_json::from_slice::<String>(quoted)
-                            .map_err(|_| Malformed)?
-                            .into_bytes(),
-                    )
+                    Cow::Owned(serde_json::from_slice::<String>(quoted).map_err(|_| Malformed)?)
                 } else {
-                    Cow::Borrowed(&quoted[1..quoted.len() - 1])
+                    Cow::Borrowed(std::str::from_utf8(&quoted[1..quoted.len() - 1]).map_err(|_| Malformed)?)
                 };
                 bits(wanted)
-                    .filter(|&i| self.pointers[i].tokens[depth].key.as_bytes() == &key[..])
+                    .filter(|&i| *self.pointers[i].tokens[depth].key == *key)
                     .fold(0u64, |mask, i| mask | (1 << i))
             };
             self.expect(b':')?;
@@ -450,9 +451,11 @@ fn ends_run(byte: u8) -> bool {
     byte == b'"' || byte == b'\\' || byte < 0x20
 }
 
-/// The bytes of `word` (little-endian) that end a run, as their high bits.
-/// The lowest one marked is exact: the classic zero-byte test only marks
-/// bytes wrongly above a byte it marks rightly.
+/// Marks (as its high bit) the lowest byte of `word` (little-endian) that
+/// ends a run, and possibly bytes above it: each of the three tests (equal
+/// to a quote, equal to a backslash, below 0x20) can only mark a byte
+/// wrongly through a borrow from a byte below it that it marks rightly, so
+/// the lowest mark is exact and only it is used.
 fn run_enders(word: u64) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
@@ -542,6 +545,13 @@ mod tests {
             "skipped values are checked too"
         );
         assert_eq!(lookup(b"", "/a"), Err(Malformed));
+        assert_eq!(
+            lookup(b"{\"\xff\":0,\"a\":1}", "/a"),
+            Err(Malformed),
+            "keys on the path are UTF-8"
+        );
+        assert_eq!(lookup(br#"{"a":1,"\u0061":2}"#, "/a"), Ok(Lookup::Number("2".into())));
+        assert_eq!(lookup(br#"{"a":{"b":1},"a":2}"#, "/a/b"), Ok(Lookup::Absent));
     }
 
     #[test]
