@@ -260,23 +260,17 @@ impl<'b> Scan<'b, '_, '_> {
     }
 
     fn object(&mut self, wanted: u64, depth: usize) -> Result<(), Malformed> {
-        self.at += 1;
-        self.skip_whitespace();
-        if self.peek() == Some(b'}') {
-            self.at += 1;
-            return Ok(());
-        }
-        loop {
-            self.skip_whitespace();
-            if self.peek() != Some(b'"') {
+        self.members(b'}', |scan, _| {
+            scan.skip_whitespace();
+            if scan.peek() != Some(b'"') {
                 return Err(Malformed);
             }
-            let start = self.at;
-            let escaped = self.string()?;
+            let start = scan.at;
+            let escaped = scan.string()?;
             let matching = if wanted == 0 {
                 0
             } else {
-                let quoted = &self.bytes[start..self.at];
+                let quoted = &scan.bytes[start..scan.at];
                 // Keys on a pointer's path are decoded as serde_json decodes
                 // them: unescaped, and refused if they are not UTF-8.
                 let key = if escaped {
@@ -285,43 +279,47 @@ impl<'b> Scan<'b, '_, '_> {
                     Cow::Borrowed(std::str::from_utf8(&quoted[1..quoted.len() - 1]).map_err(|_| Malformed)?)
                 };
                 bits(wanted)
-                    .filter(|&i| *self.pointers[i].tokens[depth].key == *key)
+                    .filter(|&i| *scan.pointers[i].tokens[depth].key == *key)
                     .fold(0u64, |mask, i| mask | (1 << i))
             };
-            self.expect(b':')?;
-            self.value(matching, depth + 1)?;
-            self.skip_whitespace();
-            match self.peek() {
-                Some(b',') => self.at += 1,
-                Some(b'}') => {
-                    self.at += 1;
-                    return Ok(());
-                }
-                _ => return Err(Malformed),
-            }
-        }
+            scan.expect(b':')?;
+            scan.value(matching, depth + 1)
+        })
     }
 
     fn array(&mut self, wanted: u64, depth: usize) -> Result<(), Malformed> {
+        self.members(b']', |scan, position| {
+            let matching = bits(wanted)
+                .filter(|&i| scan.pointers[i].tokens[depth].index == Some(position))
+                .fold(0u64, |mask, i| mask | (1 << i));
+            scan.value(matching, depth + 1)
+        })
+    }
+
+    /// The members of an object or the elements of an array, from its
+    /// opening bracket to past `close`, separated by commas; `member` reads
+    /// each, given its position.
+    fn members(
+        &mut self,
+        close: u8,
+        mut member: impl FnMut(&mut Self, usize) -> Result<(), Malformed>,
+    ) -> Result<(), Malformed> {
         self.at += 1;
         self.skip_whitespace();
-        if self.peek() == Some(b']') {
+        if self.peek() == Some(close) {
             self.at += 1;
             return Ok(());
         }
         let mut position = 0;
         loop {
-            let matching = bits(wanted)
-                .filter(|&i| self.pointers[i].tokens[depth].index == Some(position))
-                .fold(0u64, |mask, i| mask | (1 << i));
-            self.value(matching, depth + 1)?;
+            member(self, position)?;
             self.skip_whitespace();
             match self.peek() {
                 Some(b',') => {
                     self.at += 1;
                     position += 1;
                 }
-                Some(b']') => {
+                Some(byte) if byte == close => {
                     self.at += 1;
                     return Ok(());
                 }
