@@ -16,7 +16,7 @@ use sha2::Sha256;
 use hookfence::header_lines::OwnedHeaderLines;
 use hookfence::verify::presets;
 use hookfence::verify::sign::Request;
-use hookfence::verify::Delivery;
+use hookfence::verify::Presented;
 
 const SIZES: [usize; 4] = [1 << 10, 8 << 10, 64 << 10, 1 << 20];
 const URL: &str = "https://hooks.example.test/hooks";
@@ -105,7 +105,7 @@ fn verification(c: &mut Criterion) {
                 b.iter(|| {
                     verifier
                         .verify(
-                            black_box(&Delivery {
+                            black_box(&Presented {
                                 headers: headers.lines(),
                                 query: query.as_deref(),
                                 url: Some(URL),

@@ -102,9 +102,7 @@ impl AdminApp {
     }
 
     fn metrics(&self) -> String {
-        if let Ok(dedup) = self.shared.dedup.get() {
-            self.shared.metrics.sync_evictions(dedup.evictions());
-        }
+        self.shared.metrics.sync_evictions(self.shared.dedup.evictions());
         self.shared.metrics.render()
     }
 
@@ -123,11 +121,7 @@ impl AdminApp {
             .iter()
             .any(|r| r.dedup.enabled && r.dedup.policy == Policy::FailClosed);
         let store = if needs_store {
-            let reachable = match self.shared.dedup.get() {
-                Ok(dedup) => dedup.ping().await.map_err(|e| e.to_string()),
-                Err(e) => Err(e.to_string()),
-            };
-            Some(reachable)
+            Some(self.shared.dedup.ping().await.map_err(|e| e.to_string()))
         } else {
             None
         };

@@ -8,6 +8,7 @@
 //! the pingora server.
 
 pub mod admin;
+pub mod admission;
 pub mod catalogue;
 pub mod config;
 pub mod deadline;
@@ -17,10 +18,11 @@ pub mod header_lines;
 pub mod http1;
 pub mod outcome;
 pub mod proxy;
+pub mod redis_connection;
 pub mod reload;
 pub mod routing;
-pub mod secret;
 pub mod server;
 pub mod state;
 pub mod telemetry;
+pub mod upstream;
 pub mod verify;

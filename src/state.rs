@@ -14,8 +14,9 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use foldhash::fast::RandomState;
 
-use crate::config::{Backend, Config, ConfigErrors, Verification};
-use crate::proxy::{BodyBudget, ConcurrencyLimit, LazyDedup};
+use crate::admission::{BodyBudget, ConcurrencyLimit};
+use crate::config::{Config, ConfigErrors, Verification};
+use crate::dedup::Dedup;
 use crate::telemetry::metrics::{Metrics, ReloadResult, RouteMetrics};
 use crate::telemetry::recent::{RecentDeliveries, Recorder, UNROUTED};
 
@@ -76,19 +77,16 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     pub recent: RecentDeliveries,
     /// Made once: changing `[dedup]` takes a restart.
-    pub dedup: LazyDedup,
+    pub dedup: Dedup,
     config_path: PathBuf,
 }
 
 impl Shared {
     pub fn new(config: Config) -> Arc<Self> {
         let metrics = Arc::new(Metrics::new());
-        metrics.dedup_backend(match config.dedup.backend {
-            Backend::Memory { .. } => "memory",
-            Backend::Redis(_) => "redis",
-        });
+        metrics.dedup_backend(config.dedup.backend.name());
         let recent = RecentDeliveries::new(config.server.recent_deliveries);
-        let dedup = LazyDedup::new(config.dedup.clone(), Arc::clone(&metrics) as _);
+        let dedup = Dedup::new(config.dedup.clone()).observed_by(Arc::clone(&metrics) as _);
         let config_path = config.source.clone();
         let admission = ConcurrencyLimit::new(config.server.max_connections);
         let budget = BodyBudget::new(config.server.max_in_flight_body, metrics.in_flight_body_bytes().clone());

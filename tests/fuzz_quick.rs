@@ -19,7 +19,7 @@ use hookfence::config::Config;
 use hookfence::routing::{PathPattern, Routable, RouteMatch, RouteTable};
 use hookfence::verify::header_format::HeaderFormat;
 use hookfence::verify::presets::{Preset, PRESETS};
-use hookfence::verify::{Delivery, Location};
+use hookfence::verify::{Location, Presented};
 
 fn key_text(preset: &Preset) -> &'static str {
     match preset.name {
@@ -62,7 +62,7 @@ proptest! {
                 headers.push(name, &value);
             }
         }
-        let delivery = Delivery {
+        let delivery = Presented {
             headers: headers.lines(),
             query: Some(&query),
             url: Some("https://hooks.example.com/quick"),

@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 
 use hookfence::header_lines::OwnedHeaderLines;
 use hookfence::verify::presets::{self, PRESETS};
-use hookfence::verify::{Delivery, Location, Rejection};
+use hookfence::verify::{Location, Presented, Rejection};
 
 const NOW: i64 = 1_700_000_000;
 
@@ -72,7 +72,7 @@ fn verify_at(preset: &str, keys: &[&str], signed: &Signed, now: SystemTime) -> R
     let keys: Vec<_> = keys.iter().map(|k| preset.key(k).expect("key decodes")).collect();
     let headers = signed.header_lines();
     verifier.verify(
-        &Delivery {
+        &Presented {
             headers: headers.lines(),
             query: signed.query.as_deref(),
             url: signed.url.as_deref(),
@@ -692,7 +692,7 @@ fn github_legacy_sha1_is_opt_in_and_cannot_downgrade() {
             &headers.iter().map(|(n, v)| (*n, (*v).to_owned())).collect::<Vec<_>>(),
         );
         github.verifier(legacy).unwrap().verify(
-            &Delivery {
+            &Presented {
                 headers: signed.header_lines().lines(),
                 query: None,
                 url: None,

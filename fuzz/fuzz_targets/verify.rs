@@ -9,7 +9,7 @@ use http::HeaderValue;
 use libfuzzer_sys::fuzz_target;
 
 use hookfence::verify::presets::PRESETS;
-use hookfence::verify::{Delivery, Location};
+use hookfence::verify::{Presented, Location};
 
 /// Keys in each preset's format (Standard Webhooks: whsec_; Discord: a public key).
 fn key_text(preset: &hookfence::verify::presets::Preset) -> &'static str {
@@ -61,7 +61,7 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let query = std::str::from_utf8(query).ok();
-    let delivery = Delivery {
+    let delivery = Presented {
         headers: headers.lines(),
         query,
         url: Some("https://hooks.example.com/fuzz"),

@@ -10,10 +10,10 @@ use std::time::SystemTime;
 
 use hookfence::config::{resolve_secret, Config, DeliveryFields, Keys, Verification};
 use hookfence::dedup::Token;
-use hookfence::secret::Secret;
 use hookfence::verify::display_header_name;
 use hookfence::verify::field::Field;
 use hookfence::verify::presets;
+use hookfence::verify::secret::Secret;
 use hookfence::verify::sign::Request;
 use hookfence::verify::Scheme;
 

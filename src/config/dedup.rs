@@ -9,28 +9,13 @@ use toml::Spanned;
 use super::error::Reporter;
 use super::raw::{DedupBackend, RawDedup};
 use super::secret_ref;
-use crate::dedup::redis::Target;
+use crate::dedup::{Backend, DedupSettings};
+use crate::redis_connection::Target;
 
 pub const DEFAULT_TTL: Duration = Duration::from_secs(72 * 3600);
 pub const DEFAULT_IN_FLIGHT_TTL: Duration = Duration::from_secs(90);
 pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_millis(250);
 pub const DEFAULT_CAPACITY: usize = 1_000_000;
-
-/// Validated dedup settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DedupSettings {
-    pub backend: Backend,
-    pub ttl: Duration,
-    pub in_flight_ttl: Duration,
-    pub command_timeout: Duration,
-    pub key_prefix: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Backend {
-    Memory { capacity: usize },
-    Redis(Target),
-}
 
 impl Default for DedupSettings {
     fn default() -> Self {

@@ -14,10 +14,10 @@ use super::raw::{AuthorizationKind, CustomKind, OneOrMany, RawCustom, RawRoute, 
 use super::route::RouteContext;
 use super::{secret_ref, Keys, Verification, ALLOW_UNSIGNED_ENV};
 use crate::routing::PathPattern;
-use crate::secret::Secret;
 use crate::verify::algorithm::Algorithm;
 use crate::verify::encoding::{Encoding, KeyEncoding};
 use crate::verify::presets;
+use crate::verify::secret::Secret;
 use crate::verify::spec::{FormatSpec, SchemeSpec, SignatureSpec, TimestampSourceSpec, TimestampSpec, TokenSpec};
 use crate::verify::timestamp::TimestampFormat;
 use crate::verify::{decode_key, Scheme, Verifier};

@@ -23,16 +23,16 @@ use http::header::HeaderName;
 use http::Method;
 use toml::Spanned;
 
-pub use dedup::{Backend, DedupSettings};
 pub use error::{ConfigError, ConfigErrors};
 pub use secret_ref::resolve as resolve_secret;
 pub use units::ByteSize;
 
+use crate::dedup::DedupSettings;
 use crate::routing::{PathPattern, Routable, RouteTable};
-use crate::secret::Secret;
 use crate::verify::field::Field;
 use crate::verify::json_pointer::Pointer;
 use crate::verify::presets::Preset;
+use crate::verify::secret::Secret;
 use crate::verify::{SignatureScheme, Verifier};
 use error::Reporter;
 use raw::{RawConfig, RawRoute};
@@ -254,6 +254,23 @@ impl Upstream {
 pub struct SignForwarded {
     pub scheme: SignatureScheme,
     pub secret: Secret,
+}
+
+impl SignForwarded {
+    /// The header line (name as documentation writes it, value) that signs
+    /// `body`; made for every attempt, so a reloaded secret signs from then on.
+    pub fn header_line(&self, body: &[u8]) -> (Vec<u8>, Vec<u8>) {
+        let inputs = crate::verify::template::Inputs {
+            body,
+            ..Default::default()
+        };
+        // `sign_forwarded` is an HMAC scheme, which always signs.
+        let value = self.scheme.sign(&self.secret, &inputs).unwrap_or_default();
+        (
+            crate::verify::display_header_name(self.scheme.header.as_str()).into_bytes(),
+            value.into_bytes(),
+        )
+    }
 }
 
 impl Config {

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::secret::Secret;
+use crate::verify::secret::Secret;
 
 /// Resolves one reference. Errors describe the reference, never the secret.
 pub fn resolve(reference: &str, env: &dyn Fn(&str) -> Option<String>, base: &Path) -> Result<Secret, String> {

@@ -21,12 +21,15 @@ pub mod redis;
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
 
 use crate::deadline::within;
+use crate::redis_connection::{RedisFailure, Target};
+use memory::MemoryStore;
+use redis::RedisStore;
 
 /// What a reservation found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +90,12 @@ fn instance_id() -> u64 {
 #[error("{0}")]
 pub struct StoreError(pub String);
 
+impl From<RedisFailure> for StoreError {
+    fn from(failure: RedisFailure) -> Self {
+        StoreError(failure.0)
+    }
+}
+
 /// A dedup backend. Keys are opaque strings; each operation touches one key
 /// and is atomic on its own.
 #[async_trait]
@@ -126,33 +135,50 @@ pub enum Policy {
     FailClosed,
 }
 
-/// The configured store with its timings; what the proxy talks to.
-#[derive(Clone)]
-pub struct Dedup {
-    store: Arc<dyn DedupStore>,
-    observer: Option<Arc<dyn StoreObserver>>,
+/// The validated `[dedup]` settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DedupSettings {
+    pub backend: Backend,
+    /// How long a delivered id is remembered.
     pub ttl: Duration,
+    /// How long a claim lives if its holder never commits or releases it.
     pub in_flight_ttl: Duration,
     /// Upper bound on each store command; slower counts as unavailable.
     pub command_timeout: Duration,
-    prefix: Arc<str>,
+    pub key_prefix: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    Memory { capacity: usize },
+    Redis(Target),
+}
+
+impl Backend {
+    /// `memory` or `redis`, for metrics and logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Backend::Memory { .. } => "memory",
+            Backend::Redis(_) => "redis",
+        }
+    }
+}
+
+/// The configured store with its timings; what the proxy talks to. The
+/// store itself is made on first use: a Redis connection must be made
+/// inside the runtime that will drive it.
+pub struct Dedup {
+    settings: DedupSettings,
+    observer: Option<Arc<dyn StoreObserver>>,
+    store: OnceLock<Result<Arc<dyn DedupStore>, StoreError>>,
 }
 
 impl Dedup {
-    pub fn new(
-        store: Arc<dyn DedupStore>,
-        ttl: Duration,
-        in_flight_ttl: Duration,
-        command_timeout: Duration,
-        prefix: &str,
-    ) -> Self {
+    pub fn new(settings: DedupSettings) -> Self {
         Self {
-            store,
+            settings,
             observer: None,
-            ttl,
-            in_flight_ttl,
-            command_timeout,
-            prefix: prefix.into(),
+            store: OnceLock::new(),
         }
     }
 
@@ -162,12 +188,39 @@ impl Dedup {
         self
     }
 
-    pub fn backend(&self) -> &'static str {
-        self.store.backend()
+    pub fn settings(&self) -> &DedupSettings {
+        &self.settings
     }
 
+    /// The store, made now if it was not yet.
+    fn store(&self) -> Result<&Arc<dyn DedupStore>, StoreError> {
+        self.store
+            .get_or_init(|| {
+                let s = &self.settings;
+                Ok(match &s.backend {
+                    Backend::Memory { capacity } => Arc::new(MemoryStore::new(*capacity)),
+                    Backend::Redis(target) => Arc::new(RedisStore::new(target, s.command_timeout)?),
+                })
+            })
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    pub fn backend(&self) -> &'static str {
+        self.settings.backend.name()
+    }
+
+    /// Ids evicted to stay within capacity, since start (0 before first use).
     pub fn evictions(&self) -> u64 {
-        self.store.evictions()
+        self.store
+            .get()
+            .and_then(|s| s.as_ref().ok())
+            .map_or(0, |s| s.evictions())
+    }
+
+    /// How long a claim lives if its holder never settles it.
+    pub fn in_flight_ttl(&self) -> Duration {
+        self.settings.in_flight_ttl
     }
 
     /// The store key for a delivery. The braces are a Redis Cluster hash
@@ -175,15 +228,16 @@ impl Dedup {
     pub fn key(&self, route: &str, delivery_id: &str) -> String {
         // `prefix:{route:id}`, without the formatter (it is built for every
         // deduplicated delivery).
-        let mut key = String::with_capacity(self.prefix.len() + route.len() + delivery_id.len() + 4);
-        for part in [&*self.prefix, ":{", route, ":", delivery_id, "}"] {
+        let prefix = &self.settings.key_prefix;
+        let mut key = String::with_capacity(prefix.len() + route.len() + delivery_id.len() + 4);
+        for part in [prefix.as_str(), ":{", route, ":", delivery_id, "}"] {
             key.push_str(part);
         }
         key
     }
 
     pub async fn reserve(&self, key: &str, token: Token) -> Result<Reservation, StoreError> {
-        let reserve = self.store.reserve(key, token, self.in_flight_ttl);
+        let reserve = async { self.store()?.reserve(key, token, self.settings.in_flight_ttl).await };
         self.run("reserve", reserve, |r| match r {
             Reservation::Reserved => "reserved",
             Reservation::Duplicate => "duplicate",
@@ -193,16 +247,17 @@ impl Dedup {
     }
 
     pub async fn commit(&self, key: &str, token: Token) -> Result<(), StoreError> {
-        self.run("commit", self.store.commit(key, token, self.ttl), |_| "ok")
-            .await
+        let commit = async { self.store()?.commit(key, token, self.settings.ttl).await };
+        self.run("commit", commit, |_| "ok").await
     }
 
     pub async fn release(&self, key: &str, token: Token) -> Result<(), StoreError> {
-        self.run("release", self.store.release(key, token), |_| "ok").await
+        let release = async { self.store()?.release(key, token).await };
+        self.run("release", release, |_| "ok").await
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {
-        self.run("ping", self.store.ping(), |_| "ok").await
+        self.run("ping", async { self.store()?.ping().await }, |_| "ok").await
     }
 
     /// Runs one store operation within the command timeout and reports its
@@ -215,12 +270,10 @@ impl Dedup {
     ) -> Result<T, StoreError> {
         let started = std::time::Instant::now();
         // The memory store answers at once: no timer for it.
-        let result = within(self.command_timeout, op).await.unwrap_or_else(|| {
-            Err(StoreError(format!(
-                "{operation}: no answer within {:?}",
-                self.command_timeout
-            )))
-        });
+        let timeout = self.settings.command_timeout;
+        let result = within(timeout, op)
+            .await
+            .unwrap_or_else(|| Err(StoreError(format!("{operation}: no answer within {timeout:?}"))));
         if let Some(observer) = &self.observer {
             let outcome = result.as_ref().map_or("error", label);
             observer.observe(self.backend(), operation, outcome, started.elapsed());
@@ -231,12 +284,7 @@ impl Dedup {
 
 impl fmt::Debug for Dedup {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Dedup")
-            .field("backend", &self.backend())
-            .field("ttl", &self.ttl)
-            .field("in_flight_ttl", &self.in_flight_ttl)
-            .field("command_timeout", &self.command_timeout)
-            .finish()
+        f.debug_struct("Dedup").field("settings", &self.settings).finish()
     }
 }
 
@@ -249,13 +297,13 @@ mod tests {
         let (a, b) = (Token::new(), Token::new());
         assert_ne!(a, b);
         assert_eq!(a.to_string().len(), 32);
-        let dedup = Dedup::new(
-            Arc::new(memory::MemoryStore::new(10)),
-            Duration::from_secs(1),
-            Duration::from_secs(1),
-            Duration::from_secs(1),
-            "hookfence",
-        );
+        let dedup = Dedup::new(DedupSettings {
+            backend: Backend::Memory { capacity: 10 },
+            ttl: Duration::from_secs(1),
+            in_flight_ttl: Duration::from_secs(1),
+            command_timeout: Duration::from_secs(1),
+            key_prefix: "hookfence".into(),
+        });
         assert_eq!(dedup.key("github", "abc"), "hookfence:{github:abc}");
     }
 }

@@ -1,23 +1,17 @@
 //! The Redis dedup store, for several replicas: one standalone server or a
-//! Redis Cluster. TLS (`rediss://`) and password/ACL user come from the URL.
+//! Redis Cluster ([`crate::redis_connection`]).
 //!
 //! Each operation is one Lua script on one key, so it is atomic on the server
-//! and stays on one cluster shard. Connections are made lazily and remade by
-//! themselves: hookfence starts while Redis is down, and resumes
-//! deduplicating when Redis comes back, without a restart. Scripts are
-//! re-loaded automatically when a restarted server has forgotten them
-//! (`EVALSHA`, then `EVAL` on `NOSCRIPT`).
+//! and stays on one cluster shard. Scripts are re-loaded automatically when a
+//! restarted server has forgotten them (`EVALSHA`, then `EVAL` on `NOSCRIPT`).
 
 use std::time::Duration;
 
 use async_trait::async_trait;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::cluster::ClusterClient;
-use redis::cluster_async::ClusterConnection;
-use redis::{Client, RedisError, Script};
-use tokio::sync::Mutex;
+use redis::Script;
 
 use super::{DedupStore, Reservation, StoreError, Token};
+use crate::redis_connection::{RedisConnection, Target};
 
 /// Claims the key for a token unless it is held: 0 reserved, 1 duplicate
 /// (committed), 2 in flight.
@@ -42,53 +36,8 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 ";
 
-/// Where the store lives.
-#[derive(Clone, PartialEq, Eq)]
-pub enum Target {
-    Standalone(String),
-    /// Seed nodes of a Redis Cluster.
-    Cluster(Vec<String>),
-}
-
-// URLs may carry a password: never print them.
-impl std::fmt::Debug for Target {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Target::Standalone(_) => f.write_str("Standalone(<url>)"),
-            Target::Cluster(nodes) => write!(f, "Cluster({} nodes)", nodes.len()),
-        }
-    }
-}
-
-impl Target {
-    /// Checks the URLs at config load (scheme, host, port, database), without connecting.
-    pub fn validate(&self) -> Result<(), String> {
-        let urls = match self {
-            Target::Standalone(url) => std::slice::from_ref(url),
-            Target::Cluster(nodes) if nodes.is_empty() => return Err("a cluster needs at least one node".into()),
-            Target::Cluster(nodes) => nodes.as_slice(),
-        };
-        for url in urls {
-            Client::open(url.as_str()).map_err(|e| describe(&e))?;
-        }
-        Ok(())
-    }
-}
-
-enum Connection {
-    Standalone(ConnectionManager),
-    Cluster(Box<LazyCluster>),
-}
-
-struct LazyCluster {
-    client: ClusterClient,
-    /// Made on first use and reused; `ClusterConnection` follows slot moves
-    /// and reconnects to nodes by itself.
-    connection: Mutex<Option<ClusterConnection>>,
-}
-
 pub struct RedisStore {
-    connection: Connection,
+    connection: RedisConnection,
     reserve: Script,
     commit: Script,
     release: Script,
@@ -98,31 +47,8 @@ impl RedisStore {
     /// Creates the store without connecting. Must run inside a Tokio runtime:
     /// reconnections are spawned on it. `timeout` bounds connecting and each reply.
     pub fn new(target: &Target, timeout: Duration) -> Result<Self, StoreError> {
-        let connection = match target {
-            Target::Standalone(url) => {
-                let client = Client::open(url.as_str()).map_err(|e| StoreError(describe(&e)))?;
-                let config = ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(timeout))
-                    .set_response_timeout(Some(timeout))
-                    // Fail fast while Redis is down; the next command tries again.
-                    .set_number_of_retries(1)
-                    .set_max_delay(timeout);
-                Connection::Standalone(
-                    ConnectionManager::new_lazy_with_config(client, config).map_err(|e| StoreError(describe(&e)))?,
-                )
-            }
-            Target::Cluster(nodes) => Connection::Cluster(Box::new(LazyCluster {
-                client: ClusterClient::builder(nodes.iter().map(String::as_str))
-                    .connection_timeout(timeout)
-                    .response_timeout(timeout)
-                    .retries(2)
-                    .build()
-                    .map_err(|e| StoreError(describe(&e)))?,
-                connection: Mutex::new(None),
-            })),
-        };
         Ok(Self {
-            connection,
+            connection: RedisConnection::new(target, timeout, timeout)?,
             reserve: Script::new(RESERVE),
             commit: Script::new(COMMIT),
             release: Script::new(RELEASE),
@@ -134,48 +60,7 @@ impl RedisStore {
         for arg in args {
             invocation.arg(*arg);
         }
-        match &self.connection {
-            Connection::Standalone(manager) => {
-                let mut manager = manager.clone();
-                invocation
-                    .invoke_async(&mut manager)
-                    .await
-                    .map_err(|e| StoreError(describe(&e)))
-            }
-            Connection::Cluster(cluster) => {
-                let mut connection = cluster.get().await?;
-                invocation
-                    .invoke_async(&mut connection)
-                    .await
-                    .map_err(|e| StoreError(describe(&e)))
-            }
-        }
-    }
-
-    async fn ping_connection(&self) -> Result<(), StoreError> {
-        let ping = redis::cmd("PING");
-        let result: Result<String, RedisError> = match &self.connection {
-            Connection::Standalone(manager) => ping.query_async(&mut manager.clone()).await,
-            Connection::Cluster(cluster) => ping.query_async(&mut cluster.get().await?).await,
-        };
-        result.map(|_| ()).map_err(|e| StoreError(describe(&e)))
-    }
-}
-
-impl LazyCluster {
-    /// A handle to the cluster connection, connecting if there is none yet.
-    async fn get(&self) -> Result<ClusterConnection, StoreError> {
-        let mut slot = self.connection.lock().await;
-        if let Some(existing) = slot.as_ref() {
-            return Ok(existing.clone());
-        }
-        let made = self
-            .client
-            .get_async_connection()
-            .await
-            .map_err(|e| StoreError(describe(&e)))?;
-        *slot = Some(made.clone());
-        Ok(made)
+        Ok(self.connection.invoke(&invocation).await?)
     }
 }
 
@@ -203,19 +88,10 @@ impl DedupStore for RedisStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        self.ping_connection().await
+        Ok(self.connection.ping().await?)
     }
 
     fn backend(&self) -> &'static str {
         "redis"
-    }
-}
-
-/// A Redis error without anything that could hold a password.
-fn describe(error: &RedisError) -> String {
-    let kind = format!("{:?}", error.kind());
-    match error.detail() {
-        Some(detail) => format!("redis {kind}: {detail}"),
-        None => format!("redis {kind}: {}", error.category()),
     }
 }

@@ -16,6 +16,7 @@
 
 pub mod answer;
 pub mod chunked;
+pub mod framing;
 pub mod head;
 
 pub use head::{Framing, HeadError, RequestHead, ResponseHead, Version};

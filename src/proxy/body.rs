@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
 
-use super::admission::{Lease, BUDGET_WAIT};
 use super::client::Client;
+use crate::admission::{Lease, BUDGET_WAIT};
 use crate::deadline::within;
 use crate::http1::answer::CONTINUE;
 use crate::http1::chunked::{ChunkError, ChunkedDecoder};

@@ -1,155 +1,95 @@
 //! The dedup step of the data path: claim a verified delivery's id before
-//! forwarding, settle the claim afterwards (commit on 2xx, release on
-//! anything else), and turn the store's answers — and its silences — into
-//! outcomes according to the route's policy.
+//! delivering it, settle the claim afterwards (commit once the delivery is
+//! forwarded or queued, release on anything else), and turn the store's
+//! answers — and its silences — into outcomes according to the route's
+//! policy.
 
-use std::sync::{Arc, OnceLock};
+use serde_json::json;
 
-use crate::config::{Backend, DedupSettings, Route};
-use crate::dedup::memory::MemoryStore;
-use crate::dedup::redis::RedisStore;
-use crate::dedup::{Dedup, DedupStore, Policy, Reservation, StoreError, StoreObserver, Token};
+use super::context::DeliveryContext;
+use super::EarlyAnswer;
+use crate::dedup::{Dedup, Policy, Reservation, StoreError, Token};
 use crate::outcome::Outcome;
-use crate::telemetry::AuditRecord;
 
-/// The store, made on first use: a Redis connection must be made inside the
-/// runtime that will drive it.
-pub struct LazyDedup {
-    settings: DedupSettings,
-    observer: Arc<dyn StoreObserver>,
-    store: OnceLock<Result<Dedup, StoreError>>,
-}
-
-impl LazyDedup {
-    pub fn new(settings: DedupSettings, observer: Arc<dyn StoreObserver>) -> Self {
-        Self {
-            settings,
-            observer,
-            store: OnceLock::new(),
-        }
-    }
-
-    /// The settings the store is (or will be) made from.
-    pub fn settings(&self) -> &DedupSettings {
-        &self.settings
-    }
-
-    pub fn get(&self) -> Result<&Dedup, StoreError> {
-        self.store
-            .get_or_init(|| {
-                let s = &self.settings;
-                let store: Arc<dyn DedupStore> = match &s.backend {
-                    Backend::Memory { capacity } => Arc::new(MemoryStore::new(*capacity)),
-                    Backend::Redis(target) => Arc::new(RedisStore::new(target, s.command_timeout)?),
-                };
-                let dedup = Dedup::new(store, s.ttl, s.in_flight_ttl, s.command_timeout, &s.key_prefix);
-                Ok(dedup.observed_by(Arc::clone(&self.observer)))
-            })
-            .as_ref()
-            .map_err(Clone::clone)
-    }
-}
-
-/// A claim to settle after forwarding.
+/// A claim on a delivery id, to settle once the delivery's fate is known.
 pub struct Claim<'d> {
     dedup: &'d Dedup,
     key: String,
     token: Token,
 }
 
-/// What the dedup step decided.
-pub enum Gate<'d> {
-    /// Forward; settle the claim (if any) with the upstream's answer.
-    Forward(Option<Claim<'d>>),
-    /// Answer without forwarding.
-    Answer(Refusal),
-}
-
-/// An answer hookfence gives itself instead of forwarding.
-pub struct Refusal {
-    pub outcome: Outcome,
-    pub body: serde_json::Value,
-    /// Seconds for `Retry-After`.
-    pub retry_after: Option<u64>,
-}
-
 /// How long a sender refused for an unavailable store should wait.
 const STORE_RETRY_AFTER_SECS: u64 = 5;
 
-pub async fn claim<'d>(dedup: &'d LazyDedup, route: &Route, record: &mut AuditRecord) -> Gate<'d> {
+/// Claims the delivery's id for the route in `ctx`: `Ok(None)` when the
+/// route does not deduplicate it (or may not, the store being away), an
+/// early answer for a duplicate, a copy in flight or a refusal.
+pub async fn claim<'d>(dedup: &'d Dedup, ctx: &mut DeliveryContext<'_>) -> Result<Option<Claim<'d>>, EarlyAnswer> {
+    let Some(route) = ctx.route else {
+        return Ok(None);
+    };
     if !route.dedup.enabled {
-        return Gate::Forward(None);
+        return Ok(None);
     }
-    let Some(id) = record.delivery_id.clone() else {
+    let Some(id) = ctx.delivery_id.as_deref() else {
         if route.dedup.require_id {
-            return Gate::Answer(Refusal {
-                outcome: Outcome::RejectedNoDeliveryId,
-                body: serde_json::json!({ "error": "missing delivery id" }),
-                retry_after: None,
-            });
+            return Err(EarlyAnswer::error(Outcome::RejectedNoDeliveryId, "missing delivery id"));
         }
-        record.dedup = Some("no delivery id: forwarded without deduplication");
-        return Gate::Forward(None);
+        ctx.dedup = Some("no delivery id: forwarded without deduplication");
+        return Ok(None);
     };
-    let (dedup, reservation) = match dedup.get() {
-        Ok(dedup) => {
-            let key = dedup.key(&route.name, &id);
-            let token = Token::new();
-            match dedup.reserve(&key, token).await {
-                Ok(Reservation::Reserved) => return Gate::Forward(Some(Claim { dedup, key, token })),
-                Ok(other) => (dedup, Ok(other)),
-                Err(e) => (dedup, Err(e)),
-            }
-        }
-        Err(e) => return unavailable(route, record, e),
-    };
-    match reservation {
-        Ok(Reservation::Duplicate) => Gate::Answer(Refusal {
-            outcome: Outcome::Duplicate,
-            body: serde_json::json!({ "status": "duplicate" }),
-            retry_after: None,
-        }),
-        Ok(_) => Gate::Answer(Refusal {
-            outcome: Outcome::InFlight,
-            body: serde_json::json!({ "error": "this delivery is being forwarded; retry later" }),
-            retry_after: Some(dedup.in_flight_ttl.as_secs().max(1)),
-        }),
-        Err(e) => unavailable(route, record, e),
+    let key = dedup.key(&route.name, id);
+    let token = Token::new();
+    match dedup.reserve(&key, token).await {
+        Ok(Reservation::Reserved) => Ok(Some(Claim { dedup, key, token })),
+        Ok(Reservation::Duplicate) => Err(EarlyAnswer::new(Outcome::Duplicate, json!({ "status": "duplicate" }))),
+        Ok(Reservation::InFlight) => Err(EarlyAnswer::error(
+            Outcome::InFlight,
+            "this delivery is being forwarded; retry later",
+        )
+        .retry_after(dedup.in_flight_ttl().as_secs().max(1))),
+        Err(e) => unavailable(route.dedup.policy, ctx, e),
     }
 }
 
-fn unavailable<'d>(route: &Route, record: &mut AuditRecord, error: StoreError) -> Gate<'d> {
-    record.reason = Some(format!("dedup store unavailable: {error}"));
-    match route.dedup.policy {
+fn unavailable<'d>(
+    policy: Policy,
+    ctx: &mut DeliveryContext<'_>,
+    error: StoreError,
+) -> Result<Option<Claim<'d>>, EarlyAnswer> {
+    ctx.reason = Some(format!("dedup store unavailable: {error}"));
+    match policy {
         Policy::FailOpen => {
-            record.dedup = Some("store unavailable: forwarded without deduplication (fail_open)");
-            Gate::Forward(None)
+            ctx.dedup = Some("store unavailable: forwarded without deduplication (fail_open)");
+            Ok(None)
         }
-        Policy::FailClosed => Gate::Answer(Refusal {
-            outcome: Outcome::StoreUnavailable,
-            body: serde_json::json!({ "error": "deduplication store unavailable; retry later" }),
-            retry_after: Some(STORE_RETRY_AFTER_SECS),
-        }),
+        Policy::FailClosed => Err(EarlyAnswer::error(
+            Outcome::StoreUnavailable,
+            "deduplication store unavailable; retry later",
+        )
+        .retry_after(STORE_RETRY_AFTER_SECS)),
     }
 }
 
 impl Claim<'_> {
-    /// Commits after a 2xx, releases otherwise. A failed settle is logged in
-    /// the record; the claim then expires with its in-flight TTL.
-    pub async fn settle(self, delivered: bool, record: &mut AuditRecord) {
-        let result = if delivered {
+    /// Commits when the delivery was taken (forwarded with a 2xx, or
+    /// queued), releases otherwise so that the sender's retry is delivered.
+    /// A failed settle is noted in the context; the claim then expires with
+    /// its in-flight TTL.
+    pub async fn settle(self, taken: bool, ctx: &mut DeliveryContext<'_>) {
+        let result = if taken {
             self.dedup.commit(&self.key, self.token).await
         } else {
             self.dedup.release(&self.key, self.token).await
         };
         if let Err(e) = result {
-            let action = if delivered { "commit" } else { "release" };
-            record.dedup = Some(if delivered {
+            let action = if taken { "commit" } else { "release" };
+            ctx.dedup = Some(if taken {
                 "commit failed: a retry may be forwarded again"
             } else {
                 "release failed: retries get 409 until the claim expires"
             });
-            tracing::warn!(route = record.route.as_deref(), error = %e, "dedup {action} failed");
+            tracing::warn!(route = ctx.route_name(), error = %e, "dedup {action} failed");
         }
     }
 }

@@ -6,15 +6,15 @@
 
 use std::net::IpAddr;
 
-use bytes::{BufMut, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::config::Route;
 use crate::header_lines::names_equal;
 use crate::http1::answer::{put_status_line, Persistence};
+use crate::http1::framing::BodyRelay;
 use crate::http1::head::connection_tokens;
 use crate::http1::{RequestHead, ResponseHead};
-use crate::verify::display_header_name;
-use crate::verify::template::Inputs;
+use crate::upstream::{put_header, Request};
 
 /// Headers that describe one connection, never the message (lowercase).
 const HOP_BY_HOP: [&str; 8] = [
@@ -41,22 +41,14 @@ fn listed(names: &'static [&'static str]) -> impl Iterator<Item = &'static [u8]>
     names.iter().map(|n| n.as_bytes())
 }
 
-/// The request sent upstream, serialised: the request line, the client's
-/// end-to-end header lines as they arrived, then the body's exact length and
-/// the route's additions (`sign_forwarded`, `X-Forwarded-For`). Hop-by-hop
-/// headers, framing headers, `Expect` (answered by hookfence itself) and the
-/// route's `strip_credential` removals are left out.
-pub fn upstream_request(request: &RequestHead, route: &Route, body: &[u8], client_ip: Option<IpAddr>) -> BytesMut {
-    let signature = route.sign_forwarded.as_ref().and_then(|sign| {
-        let inputs = Inputs {
-            body,
-            ..Inputs::default()
-        };
-        // `sign_forwarded` is always an HMAC scheme, which always signs.
-        sign.scheme
-            .sign(&sign.secret, &inputs)
-            .map(|value| (&sign.scheme.header, value))
-    });
+/// The request to send upstream, owned (the queue stores it): the
+/// request line's method and target, the client's end-to-end header lines
+/// as they arrived, `X-Forwarded-For` extended, and the exact body.
+/// Hop-by-hop headers, framing headers (`Content-Length` is written from
+/// the body when sent), `Expect` (answered by hookfence itself), the
+/// route's `strip_credential` removals and any client copy of the header
+/// `sign_forwarded` writes are left out.
+pub fn upstream_request(request: &RequestHead, route: &Route, body: Bytes, client_ip: Option<IpAddr>) -> Request {
     let headers = request.headers();
     // Usually empty (no allocation): most senders list nothing beyond `close`.
     let named_by_connection: Vec<&[u8]> = if request.connection_names_headers {
@@ -67,6 +59,7 @@ pub fn upstream_request(request: &RequestHead, route: &Route, body: &[u8], clien
     // An absolute-form target's authority is the request's host (RFC 9112
     // §3.2.2), whatever `Host` said.
     let authority = request.authority();
+    let signature_header = route.sign_forwarded.as_ref().map(|sign| sign.scheme.header.as_str());
     let dropped = |name: &[u8]| {
         if names_equal(name, b"host") {
             // Never dropped because `Connection` names it.
@@ -76,51 +69,37 @@ pub fn upstream_request(request: &RequestHead, route: &Route, body: &[u8], clien
             || is_one_of(name, listed(&REWRITTEN))
             || is_one_of(name, named_by_connection.iter().copied())
             || is_one_of(name, route.strip_headers.iter().map(|h| h.as_str().as_bytes()))
-            || signature
-                .as_ref()
-                .is_some_and(|(h, _)| names_equal(name, h.as_str().as_bytes()))
+            || signature_header.is_some_and(|h| names_equal(name, h.as_bytes()))
     };
 
-    let mut wire = BytesMut::with_capacity(request_head_size(request) + 128);
-    wire.put_slice(request.method.as_str().as_bytes());
-    wire.put_u8(b' ');
-    put_target(&mut wire, request, route);
-    wire.put_slice(b" HTTP/1.1\r\n");
+    let mut lines = BytesMut::with_capacity(request_head_size(request) + 64);
     match authority {
-        Some(authority) => put_header(&mut wire, b"Host", authority),
+        Some(authority) => put_header(&mut lines, b"Host", authority),
         // HTTP/1.0 may come without one; HTTP/1.1, which goes upstream, may not.
-        None if !request.has_host => put_header(&mut wire, b"Host", route.upstream.address().as_bytes()),
+        None if !request.has_host => put_header(&mut lines, b"Host", route.upstream.address().as_bytes()),
         None => {}
     }
     for (name, value) in headers.iter() {
         if !dropped(name) {
-            put_header(&mut wire, name, value);
+            put_header(&mut lines, name, value);
         }
     }
-    put_header(
-        &mut wire,
-        b"Content-Length",
-        itoa::Buffer::new().format(body.len()).as_bytes(),
-    );
     if let Some(ip) = client_ip {
         // Every earlier hop is kept, however many lines it came in.
-        wire.put_slice(b"X-Forwarded-For: ");
+        lines.put_slice(b"X-Forwarded-For: ");
         for previous in headers.get_all("x-forwarded-for") {
-            wire.put_slice(previous);
-            wire.put_slice(b", ");
+            lines.put_slice(previous);
+            lines.put_slice(b", ");
         }
-        put_ip(&mut wire, ip);
-        wire.put_slice(b"\r\n");
+        put_ip(&mut lines, ip);
+        lines.put_slice(b"\r\n");
     }
-    if let Some((name, value)) = &signature {
-        put_header(
-            &mut wire,
-            display_header_name(name.as_str()).as_bytes(),
-            value.as_bytes(),
-        );
+    Request {
+        method: request.method.clone(),
+        target: target(request, route),
+        headers: lines.freeze(),
+        body,
     }
-    wire.put_slice(b"\r\n");
-    wire
 }
 
 /// Roughly the size of the request's head, to size the serialised copy.
@@ -132,13 +111,6 @@ fn request_head_size(request: &RequestHead) -> usize {
         .sum::<usize>()
         + request.target().len()
         + 32
-}
-
-fn put_header(wire: &mut BytesMut, name: &[u8], value: &[u8]) {
-    wire.put_slice(name);
-    wire.put_slice(b": ");
-    wire.put_slice(value);
-    wire.put_slice(b"\r\n");
 }
 
 /// Writes an address in its usual text form; IPv4, the common case,
@@ -158,19 +130,15 @@ fn put_ip(wire: &mut BytesMut, ip: IpAddr) {
     }
 }
 
-/// The upstream request target: the route's upstream path if it has one;
-/// else the client's target byte for byte, in origin form, without the
-/// query parameters `strip_credential` removes.
-fn put_target(wire: &mut BytesMut, request: &RequestHead, route: &Route) {
-    if let Some(path) = &route.upstream.path {
-        wire.put_slice(path.as_bytes());
-    } else if route.strip_query.is_empty() {
-        wire.put_slice(request.origin_form().as_bytes());
+/// The client's target byte for byte, in origin form, without the query
+/// parameters `strip_credential` removes. (A route's upstream path, if it
+/// has one, replaces it when sent.)
+fn target(request: &RequestHead, route: &Route) -> Bytes {
+    let origin_form = request.origin_form().as_bytes();
+    if route.strip_query.is_empty() {
+        Bytes::copy_from_slice(origin_form)
     } else {
-        wire.put_slice(&without_query_params(
-            request.origin_form().as_bytes(),
-            &route.strip_query,
-        ));
+        Bytes::from(without_query_params(origin_form, &route.strip_query))
     }
 }
 
@@ -195,19 +163,6 @@ fn without_query_params(target: &[u8], names: &[String]) -> Vec<u8> {
         out.extend_from_slice(&kept.join(&b'&'));
     }
     out
-}
-
-/// How the answer's body reaches the client.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BodyRelay {
-    /// As the upstream framed it.
-    AsFramed,
-    /// Chunked framing removed (an HTTP/1.0 client): the body ends with the
-    /// connection.
-    Dechunked,
-    /// Chunked framing added to a body the upstream ended by closing (an
-    /// HTTP/1.1 client).
-    Rechunked,
 }
 
 /// The head of the upstream's answer as relayed to the client: its status
@@ -268,7 +223,14 @@ mod tests {
         );
         let route = &config.routes.routes()[0];
         let body = b"{}";
-        let wire = upstream_request(&head, route, body, Some(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 9))));
+        let forwarded = upstream_request(
+            &head,
+            route,
+            Bytes::from_static(body),
+            Some(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 9))),
+        );
+        let signature = route.sign_forwarded.as_ref().unwrap().header_line(body);
+        let wire = forwarded.head_for(&route.upstream, &[(&signature.0, &signature.1)]);
         let text = String::from_utf8(wire.to_vec()).unwrap();
         let lines: Vec<&str> = text.split("\r\n").collect();
         assert_eq!(
@@ -277,11 +239,11 @@ mod tests {
         );
         assert_eq!(lines[1], "Host: hooks.example.com");
         assert_eq!(lines[2], "X-CamelCase: Kept As Is", "case and value kept");
-        assert_eq!(lines[3], "Content-Length: 2");
         assert_eq!(
-            lines[4], "X-Forwarded-For: 10.0.0.1, 10.0.0.2, 127.0.0.9",
+            lines[3], "X-Forwarded-For: 10.0.0.1, 10.0.0.2, 127.0.0.9",
             "every earlier hop kept"
         );
+        assert_eq!(lines[4], "Content-Length: 2");
         let mut mac = <hmac::Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(b"forward-secret").unwrap();
         hmac::Mac::update(&mut mac, body);
         let expected = hmac::Mac::finalize(mac).into_bytes();
@@ -297,8 +259,8 @@ mod tests {
         let config = config("");
         let route = &config.routes.routes()[0];
         let forwarded = |raw: &[u8]| {
-            let wire = upstream_request(&request(raw), route, b"", None);
-            String::from_utf8(wire.to_vec()).unwrap()
+            let forwarded = upstream_request(&request(raw), route, Bytes::new(), None);
+            String::from_utf8(forwarded.head_for(&route.upstream, &[]).to_vec()).unwrap()
         };
         // Absolute form: the target's authority wins over `Host`.
         let wire = forwarded(b"POST HTTP://hooks.example.com/hooks/a?b=1 HTTP/1.1\r\nHost: elsewhere\r\n\r\n");

@@ -13,16 +13,12 @@
 //! and forwards it from there over pooled upstream connections ([`forward`],
 //! [`pool`]).
 
-mod admission;
 mod body;
 mod claim;
 mod client;
-mod forward;
+mod context;
 mod headers;
-mod pool;
-
-pub use admission::{BodyBudget, ConcurrencyLimit};
-pub use claim::LazyDedup;
+mod relay;
 
 use std::pin::pin;
 use std::sync::Arc;
@@ -43,14 +39,14 @@ use crate::http1::{HeadError, RequestHead, Version};
 use crate::outcome::Outcome;
 use crate::routing::RouteMatch;
 use crate::state::{Live, Shared};
-use crate::telemetry::AuditRecord;
+use crate::upstream::{self, FailureKind, UpstreamPool};
 use crate::verify::field::FieldReader;
-use crate::verify::Delivery;
+use crate::verify::Presented;
 use body::BodyError;
-use claim::{Claim, Gate};
+use claim::Claim;
 use client::{Arrival, Client};
-use forward::ForwardError;
-use pool::UpstreamPool;
+use context::DeliveryContext;
+use relay::RelayError;
 
 /// The pingora application serving the public listener(s).
 pub struct HookfenceApp {
@@ -62,7 +58,7 @@ impl HookfenceApp {
     pub fn new(shared: Arc<Shared>) -> Self {
         Self {
             shared,
-            pool: UpstreamPool::new(forward::UPSTREAM_IDLE),
+            pool: UpstreamPool::new(upstream::UPSTREAM_IDLE),
         }
     }
 }
@@ -78,6 +74,50 @@ struct Ending {
     /// are drained for a moment before the connection closes, so that the
     /// answer is not lost to a reset.
     unread_body: bool,
+}
+
+/// An answer hookfence gives itself instead of delivering: a refusal, or an
+/// acknowledgement (`ignored`, `duplicate`). Each step of the data path may
+/// end the request with one.
+pub struct EarlyAnswer {
+    pub outcome: Outcome,
+    pub status: u16,
+    pub body: serde_json::Value,
+    /// Seconds for `Retry-After`.
+    pub retry_after: Option<u64>,
+}
+
+impl EarlyAnswer {
+    /// The outcome's own status with `body`.
+    pub fn new(outcome: Outcome, body: serde_json::Value) -> Self {
+        Self {
+            outcome,
+            status: outcome.status(),
+            body,
+            retry_after: None,
+        }
+    }
+
+    /// The outcome's own status with `{"error": message}`.
+    pub fn error(outcome: Outcome, message: &str) -> Self {
+        Self::new(outcome, json!({ "error": message }))
+    }
+
+    pub fn with_status(mut self, status: u16) -> Self {
+        self.status = status;
+        self
+    }
+
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
+    }
+
+    /// 503 with `Retry-After` under load.
+    fn overloaded() -> Self {
+        Self::error(Outcome::Overloaded, "overloaded; retry later")
+            .retry_after(crate::admission::OVERLOAD_RETRY_AFTER_SECS)
+    }
 }
 
 #[async_trait]
@@ -101,7 +141,7 @@ impl ServerApp for HookfenceApp {
             let head = match client.next_request(timeout, stopping.as_mut()).await {
                 Arrival::Request(head) => head,
                 Arrival::Refused(problem) => {
-                    refuse_head(&mut client, problem).await;
+                    self.refuse_head(&mut client, problem, &live).await;
                     linger = true;
                     break;
                 }
@@ -135,21 +175,6 @@ async fn stopped(mut shutdown: ShutdownWatch) {
     }
 }
 
-/// A head that cannot be served: a JSON error, then the connection closes
-/// (whatever follows it cannot be trusted to be a next request).
-async fn refuse_head(client: &mut Client, problem: HeadError) {
-    let body = json!({ "error": problem.to_string() }).to_string();
-    let answer = answer::json(Own {
-        status: problem.status(),
-        body: body.as_bytes(),
-        retry_after: None,
-        persistence: Persistence::Close,
-        // The method is not known; the connection closes after the answer.
-        head_request: false,
-    });
-    let _ = client.write([&answer]).await;
-}
-
 /// One request on its connection, and what it may still do to it.
 struct Exchange<'c> {
     client: &'c mut Client,
@@ -162,9 +187,35 @@ struct Exchange<'c> {
 }
 
 impl HookfenceApp {
+    /// A head that cannot be served: a JSON error, then the connection
+    /// closes (whatever follows it cannot be trusted to be a next request).
+    /// Counted and audited like any request, under no route.
+    async fn refuse_head(&self, client: &mut Client, problem: HeadError, live: &Live) {
+        let started = Instant::now();
+        let mut ctx = DeliveryContext::new(String::new(), String::new());
+        ctx.reason = Some(problem.to_string());
+        let body = json!({ "error": problem.to_string() }).to_string();
+        let answer = answer::json(Own {
+            status: problem.status(),
+            body: body.as_bytes(),
+            retry_after: None,
+            persistence: Persistence::Close,
+            // The method is not known; the connection closes after the answer.
+            head_request: false,
+        });
+        let written = client.write([&answer]).await.is_ok();
+        let ending = Ending {
+            outcome: Outcome::BadRequest,
+            status: if written { problem.status() } else { 0 },
+            persists: false,
+            unread_body: false,
+        };
+        conclude(live, ctx, &ending, started);
+    }
+
     async fn serve(&self, client: &mut Client, head: RequestHead, live: &Live, draining: bool) -> Ending {
         let started = Instant::now();
-        let mut record = AuditRecord::new(head.method.to_string(), head.path().to_owned());
+        let mut ctx = DeliveryContext::new(head.method.to_string(), head.path().to_owned());
         let mut exchange = Exchange {
             persistent: head.persistent && !draining,
             client,
@@ -172,60 +223,34 @@ impl HookfenceApp {
             body_read: false,
         };
         let ending = match self.shared.admission.try_enter() {
-            Some(_admitted) => self.handle(&mut exchange, &live.config, &mut record).await,
+            Some(_admitted) => match self.steps(&mut exchange, &live.config, &mut ctx).await {
+                Ok(ending) => ending,
+                Err(early) => exchange.answer(early).await,
+            },
             None => {
-                record.reason = Some("too many requests at once".into());
-                exchange.overloaded().await
+                ctx.reason = Some("too many requests at once".into());
+                exchange.answer(EarlyAnswer::overloaded()).await
             }
         };
-
-        let telemetry = live.telemetry(record.route.as_deref());
-        let (body_bytes, upstream_status, upstream_duration) =
-            (record.body_bytes, record.upstream_status, record.upstream_duration);
-        let elapsed = started.elapsed();
-        let delivery = record.finish(ending.outcome, ending.status, elapsed);
-        // The audit record last: whoever has read a delivery's audit record
-        // (a log pipeline, the test suite) then finds it counted in the
-        // metrics and listed in `/deliveries`.
-        telemetry
-            .metrics
-            .observe(ending.outcome, elapsed, body_bytes, upstream_status, upstream_duration);
-        telemetry.recent.record(delivery).emit();
+        conclude(live, ctx, &ending, started);
         ending
     }
 
-    async fn handle(&self, exchange: &mut Exchange<'_>, config: &Config, record: &mut AuditRecord) -> Ending {
-        let head = &exchange.head;
-        let (route, keys) = match config.routes.find(&head.method, head.path()) {
-            RouteMatch::Found { route, params } => match &route.verification {
-                Verification::Verified { keys, .. } => match keys.for_params(&params) {
-                    Some(keys) => (route, keys),
-                    None => {
-                        record.route = Some(route.name.clone());
-                        return exchange
-                            .reject(Outcome::RejectedUnknownTenant, "no source for this app")
-                            .await;
-                    }
-                },
-                Verification::Unsigned => (route, &[][..]),
-            },
-            RouteMatch::MethodNotAllowed => {
-                return exchange.reject(Outcome::RejectedMethod, "method not allowed").await
-            }
-            RouteMatch::NotFound => return exchange.reject(Outcome::NoRoute, "no route").await,
-        };
-        record.route = Some(route.name.clone());
+    /// The data path, step by step; any step may end it with its own answer.
+    async fn steps<'l>(
+        &self,
+        exchange: &mut Exchange<'_>,
+        config: &'l Config,
+        ctx: &mut DeliveryContext<'l>,
+    ) -> Result<Ending, EarlyAnswer> {
+        let route = match_route(&exchange.head, config, ctx)?;
         // Header fields are cheap and help explain a refusal; body fields are
         // read only once the delivery is verified.
-        record.read_fields(
-            &route.fields,
-            &FieldReader::new(head.headers(), &[], &route.body_fields),
-        );
-
+        ctx.read_fields(&FieldReader::new(exchange.head.headers(), &[], &route.body_fields));
         // Held until the delivery is answered: the body's memory is budgeted.
         let mut lease = self.shared.budget.lease();
         let limits = &route.limits;
-        let body = match body::read_body(
+        let body = body::read_body(
             exchange.client,
             &mut exchange.head,
             limits.max_body,
@@ -233,95 +258,63 @@ impl HookfenceApp {
             &mut lease,
         )
         .await
-        {
-            Ok(body) => body,
-            Err(e) => return exchange.reject_body(e, record).await,
-        };
+        .map_err(|e| body_refusal(e, ctx))?;
         exchange.body_read = true;
-        record.body_bytes = body.len();
-
-        let head = &exchange.head;
-        if let Verification::Verified { verifier, .. } = &route.verification {
-            let url = route
-                .public_url
-                .as_ref()
-                .map(|base| format!("{base}{}", head.origin_form()));
-            let delivery = Delivery {
-                headers: head.headers(),
-                query: head.query(),
-                url: url.as_deref(),
-                body: &body,
-                now: SystemTime::now(),
-            };
-            if let Err(rejection) = verifier.verify(&delivery, keys) {
-                record.signature_valid = Some(false);
-                let message = rejection.to_string();
-                record.reason = Some(message.clone());
-                return exchange.reject(Outcome::from(&rejection), &message).await;
-            }
-            record.signature_valid = Some(true);
-        }
-
-        let fields = FieldReader::new(head.headers(), &body, &route.body_fields);
-        record.read_fields(&route.fields, &fields);
-        match route.filter.decide(record.event.as_deref(), &fields) {
-            Decision::Forward => {}
-            Decision::Pong => {
-                record.reason = Some("test event answered".into());
-                return exchange
-                    .answer(Outcome::Filtered, 200, &json!({ "status": "pong" }), None)
-                    .await;
-            }
-            Decision::Ignore(reason) => {
-                record.reason = Some(reason);
-                return exchange
-                    .answer(Outcome::Filtered, 202, &json!({ "status": "ignored" }), None)
-                    .await;
-            }
-        }
-
-        let claim = match claim::claim(&self.shared.dedup, route, record).await {
-            Gate::Forward(claim) => claim,
-            Gate::Answer(refusal) => {
-                let status = refusal.outcome.status();
-                return exchange
-                    .answer(refusal.outcome, status, &refusal.body, refusal.retry_after)
-                    .await;
-            }
-        };
-        self.forward(exchange, route, body, record, claim).await
+        ctx.body_bytes = body.len();
+        verify(route, &exchange.head, &body, ctx)?;
+        let fields = FieldReader::new(exchange.head.headers(), &body, &route.body_fields);
+        ctx.read_fields(&fields);
+        filter(route, &fields, ctx)?;
+        let claim = claim::claim(&self.shared.dedup, ctx).await?;
+        Ok(self.deliver_direct(exchange, route, body, ctx, claim).await)
     }
 
-    async fn forward(
+    /// Forwards the delivery now; the sender gets the upstream's answer.
+    async fn deliver_direct(
         &self,
         exchange: &mut Exchange<'_>,
         route: &Route,
         body: Bytes,
-        record: &mut AuditRecord,
+        ctx: &mut DeliveryContext<'_>,
         claim: Option<Claim<'_>>,
     ) -> Ending {
         let forwarding = Instant::now();
         let head = &exchange.head;
-        let wire = headers::upstream_request(head, route, &body, exchange.client.ip);
-        let answer = forward::send(&self.pool, route, &wire, &body, head.method == Method::HEAD).await;
+        let request = headers::upstream_request(head, route, body, exchange.client.ip);
+        let signature = route.sign_forwarded.as_ref().map(|s| s.header_line(&request.body));
+        let extra: Vec<(&[u8], &[u8])> = signature.iter().map(|(n, v)| (&n[..], &v[..])).collect();
+        let response = upstream::send(&self.pool, &route.upstream, &route.limits, &request, &extra).await;
         if let Some(claim) = claim {
-            let delivered = answer.as_ref().is_ok_and(|a| (200..300).contains(&a.status()));
-            claim.settle(delivered, record).await;
+            let delivered = response.as_ref().is_ok_and(|r| (200..300).contains(&r.status()));
+            claim.settle(delivered, ctx).await;
         }
-        let relayed = match answer {
-            Ok(answer) => {
-                answer
-                    .relay(&self.pool, exchange.client, &exchange.head, exchange.persistent)
-                    .await
+        let relayed = match response {
+            Ok(response) => {
+                relay::relay(
+                    response,
+                    &self.pool,
+                    exchange.client,
+                    &exchange.head,
+                    exchange.persistent,
+                )
+                .await
             }
-            Err(e) => Err(e),
+            Err(e) => {
+                ctx.upstream_duration = Some(forwarding.elapsed());
+                ctx.reason = Some(e.reason);
+                let early = match e.kind {
+                    FailureKind::Timeout => EarlyAnswer::error(Outcome::UpstreamTimeout, "upstream timed out"),
+                    FailureKind::Unreachable => EarlyAnswer::error(Outcome::UpstreamError, "upstream unavailable"),
+                };
+                return exchange.answer(early).await;
+            }
         };
-        record.upstream_duration = Some(forwarding.elapsed());
+        ctx.upstream_duration = Some(forwarding.elapsed());
         match relayed {
             Ok(relayed) => {
-                record.upstream_status = Some(relayed.status);
+                ctx.upstream_status = Some(relayed.status);
                 if !relayed.complete {
-                    record.reason = Some("the answer broke off before it was relayed whole".into());
+                    ctx.reason = Some("the answer broke off before it was relayed whole".into());
                 }
                 Ending {
                     outcome: Outcome::Forwarded,
@@ -330,17 +323,15 @@ impl HookfenceApp {
                     unread_body: false,
                 }
             }
-            Err(ForwardError::Timeout(reason)) => {
-                record.reason = Some(reason);
-                exchange.reject(Outcome::UpstreamTimeout, "upstream timed out").await
+            Err(RelayError::Unrelayable(reason)) => {
+                ctx.reason = Some(reason);
+                exchange
+                    .answer(EarlyAnswer::error(Outcome::UpstreamError, "upstream unavailable"))
+                    .await
             }
-            Err(ForwardError::Unreachable(reason)) => {
-                record.reason = Some(reason);
-                exchange.reject(Outcome::UpstreamError, "upstream unavailable").await
-            }
-            Err(ForwardError::Downstream { status, error }) => {
-                record.upstream_status = Some(status);
-                record.reason = Some(format!("the client did not take the answer: {error}"));
+            Err(RelayError::Client { status, error }) => {
+                ctx.upstream_status = Some(status);
+                ctx.reason = Some(format!("the client did not take the answer: {error}"));
                 Ending {
                     outcome: Outcome::Forwarded,
                     status,
@@ -352,21 +343,130 @@ impl HookfenceApp {
     }
 }
 
+/// The last step of every request: counted in the metrics, listed in
+/// `/deliveries`, then written as the audit record — whoever has read a
+/// delivery's audit record (a log pipeline, the test suite) then finds it
+/// counted and listed.
+fn conclude(live: &Live, ctx: DeliveryContext<'_>, ending: &Ending, started: Instant) {
+    let telemetry = live.telemetry(ctx.route_name());
+    let (body_bytes, upstream_status, upstream_duration) = (ctx.body_bytes, ctx.upstream_status, ctx.upstream_duration);
+    let elapsed = started.elapsed();
+    let record = ctx.finish(ending.outcome, ending.status, elapsed);
+    telemetry
+        .metrics
+        .observe(ending.outcome, elapsed, body_bytes, upstream_status, upstream_duration);
+    telemetry.recent.record(record).emit();
+}
+
+/// The route for the request, and the keys it verifies it with.
+fn match_route<'l>(
+    head: &RequestHead,
+    config: &'l Config,
+    ctx: &mut DeliveryContext<'l>,
+) -> Result<&'l Route, EarlyAnswer> {
+    let (route, params) = match config.routes.find(&head.method, head.path()) {
+        RouteMatch::Found { route, params } => (route, params),
+        RouteMatch::MethodNotAllowed => return Err(EarlyAnswer::error(Outcome::RejectedMethod, "method not allowed")),
+        RouteMatch::NotFound => return Err(EarlyAnswer::error(Outcome::NoRoute, "no route")),
+    };
+    ctx.route = Some(route);
+    if let Verification::Verified { keys, .. } = &route.verification {
+        ctx.keys = keys
+            .for_params(&params)
+            .ok_or_else(|| EarlyAnswer::error(Outcome::RejectedUnknownTenant, "no source for this app"))?;
+    }
+    Ok(route)
+}
+
+/// The route's checks over the delivery as it arrived.
+fn verify(route: &Route, head: &RequestHead, body: &[u8], ctx: &mut DeliveryContext<'_>) -> Result<(), EarlyAnswer> {
+    let Verification::Verified { verifier, .. } = &route.verification else {
+        return Ok(());
+    };
+    let url = route
+        .public_url
+        .as_ref()
+        .map(|base| format!("{base}{}", head.origin_form()));
+    let presented = Presented {
+        headers: head.headers(),
+        query: head.query(),
+        url: url.as_deref(),
+        body,
+        now: SystemTime::now(),
+    };
+    match verifier.verify(&presented, ctx.keys) {
+        Ok(()) => {
+            ctx.signature_valid = Some(true);
+            Ok(())
+        }
+        Err(rejection) => {
+            ctx.signature_valid = Some(false);
+            let message = rejection.to_string();
+            let early = EarlyAnswer::error(Outcome::from(&rejection), &message);
+            ctx.reason = Some(message);
+            Err(early)
+        }
+    }
+}
+
+/// The route's event and branch lists, and its test-event answer.
+fn filter(route: &Route, fields: &FieldReader<'_>, ctx: &mut DeliveryContext<'_>) -> Result<(), EarlyAnswer> {
+    match route.filter.decide(ctx.event.as_deref(), fields) {
+        Decision::Forward => Ok(()),
+        Decision::Pong => {
+            ctx.reason = Some("test event answered".into());
+            Err(EarlyAnswer::new(Outcome::Filtered, json!({ "status": "pong" })).with_status(200))
+        }
+        Decision::Ignore(reason) => {
+            ctx.reason = Some(reason);
+            Err(EarlyAnswer::new(Outcome::Filtered, json!({ "status": "ignored" })))
+        }
+    }
+}
+
+/// Why a body was not read, as an answer.
+fn body_refusal(error: BodyError, ctx: &mut DeliveryContext<'_>) -> EarlyAnswer {
+    match error {
+        BodyError::TooLarge => EarlyAnswer::error(Outcome::RejectedBodyTooLarge, "body too large"),
+        BodyError::Timeout => EarlyAnswer::error(Outcome::RejectedTimeout, "body not received in time"),
+        BodyError::BadFraming(what) => EarlyAnswer::error(Outcome::BadRequest, what),
+        BodyError::Overloaded => {
+            ctx.reason = Some("no room in the in-flight body budget".into());
+            EarlyAnswer::overloaded()
+        }
+        // The client is gone or broke the connection mid-body: nobody to
+        // answer (status 0 writes nothing).
+        BodyError::Client(e) => {
+            ctx.reason = Some(e.to_string());
+            EarlyAnswer::error(Outcome::BadRequest, "").with_status(0)
+        }
+    }
+}
+
 impl Exchange<'_> {
     /// Whether request bytes may still be unread: a body that was not read.
     fn unread_body(&self) -> bool {
         !self.body_read && self.head.has_body()
     }
 
-    /// Answers with one of hookfence's own JSON answers. The connection
-    /// persists only if nothing of the request is left unread.
-    async fn answer(
-        &mut self,
-        outcome: Outcome,
-        status: u16,
-        body: &serde_json::Value,
-        retry_after: Option<u64>,
-    ) -> Ending {
+    /// Answers with one of hookfence's own JSON answers (status 0: none,
+    /// the client is gone). The connection persists only if nothing of the
+    /// request is left unread.
+    async fn answer(&mut self, early: EarlyAnswer) -> Ending {
+        let EarlyAnswer {
+            outcome,
+            status,
+            body,
+            retry_after,
+        } = early;
+        if status == 0 {
+            return Ending {
+                outcome,
+                status,
+                persists: false,
+                unread_body: false,
+            };
+        }
         let unread_body = self.unread_body();
         let persists = self.persistent && !unread_body;
         let body = body.to_string();
@@ -383,46 +483,6 @@ impl Exchange<'_> {
             status,
             persists: persists && written,
             unread_body,
-        }
-    }
-
-    /// Answers with the outcome's status and a JSON error.
-    async fn reject(&mut self, outcome: Outcome, message: &str) -> Ending {
-        self.answer(outcome, outcome.status(), &json!({ "error": message }), None)
-            .await
-    }
-
-    /// 503 with `Retry-After` under load.
-    async fn overloaded(&mut self) -> Ending {
-        let body = json!({ "error": "overloaded; retry later" });
-        self.answer(
-            Outcome::Overloaded,
-            503,
-            &body,
-            Some(admission::OVERLOAD_RETRY_AFTER_SECS),
-        )
-        .await
-    }
-
-    async fn reject_body(&mut self, error: BodyError, record: &mut AuditRecord) -> Ending {
-        match error {
-            BodyError::TooLarge => self.reject(Outcome::RejectedBodyTooLarge, "body too large").await,
-            BodyError::Timeout => self.reject(Outcome::RejectedTimeout, "body not received in time").await,
-            BodyError::BadFraming(what) => self.reject(Outcome::BadRequest, what).await,
-            BodyError::Overloaded => {
-                record.reason = Some("no room in the in-flight body budget".into());
-                self.overloaded().await
-            }
-            // The client is gone or broke the connection mid-body: nobody to answer.
-            BodyError::Client(e) => {
-                record.reason = Some(e.to_string());
-                Ending {
-                    outcome: Outcome::BadRequest,
-                    status: 0,
-                    persists: false,
-                    unread_body: false,
-                }
-            }
         }
     }
 }

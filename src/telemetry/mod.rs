@@ -7,5 +7,5 @@ pub mod logging;
 pub mod metrics;
 pub mod recent;
 
-pub use audit::{AuditRecord, Delivery};
+pub use audit::AuditRecord;
 pub use logging::LogFormat;

@@ -12,10 +12,10 @@ use std::sync::{Arc, RwLock};
 
 use arc_swap::ArcSwapOption;
 
-use super::audit::Delivery;
+use super::audit::AuditRecord;
 
 struct Ring {
-    slots: Box<[ArcSwapOption<(u64, Delivery)>]>,
+    slots: Box<[ArcSwapOption<(u64, AuditRecord)>]>,
     cursor: AtomicUsize,
 }
 
@@ -27,7 +27,7 @@ impl Ring {
         }
     }
 
-    fn push(&self, delivery: Delivery) -> Recorded {
+    fn push(&self, delivery: AuditRecord) -> Recorded {
         let n = self.cursor.fetch_add(1, Ordering::Relaxed);
         let slot = &self.slots[n % self.slots.len()];
         let entry = Arc::new((n as u64, delivery));
@@ -36,8 +36,8 @@ impl Ring {
     }
 
     /// Newest first, by arrival (ties, if any, by completion).
-    fn snapshot(&self) -> Vec<Delivery> {
-        let mut held: Vec<Arc<(u64, Delivery)>> = self.slots.iter().filter_map(ArcSwapOption::load_full).collect();
+    fn snapshot(&self) -> Vec<AuditRecord> {
+        let mut held: Vec<Arc<(u64, AuditRecord)>> = self.slots.iter().filter_map(ArcSwapOption::load_full).collect();
         held.sort_by_key(|entry| std::cmp::Reverse((entry.1.received, entry.0)));
         held.iter().map(|entry| entry.1.clone()).collect()
     }
@@ -76,7 +76,7 @@ impl RecentDeliveries {
     }
 
     /// The route's recent deliveries, newest first; `None` for a route never seen.
-    pub fn list(&self, route: &str) -> Option<Vec<Delivery>> {
+    pub fn list(&self, route: &str) -> Option<Vec<AuditRecord>> {
         let rings = self.rings.read().unwrap_or_else(|p| p.into_inner());
         rings.get(route).map(|ring| ring.snapshot())
     }
@@ -89,18 +89,18 @@ pub struct Recorder(Arc<Ring>);
 impl Recorder {
     /// Lists the delivery and hands it back (for its audit record), so that
     /// it is not cloned.
-    pub fn record(&self, delivery: Delivery) -> Recorded {
+    pub fn record(&self, delivery: AuditRecord) -> Recorded {
         self.0.push(delivery)
     }
 }
 
 /// A delivery as listed.
-pub struct Recorded(Arc<(u64, Delivery)>);
+pub struct Recorded(Arc<(u64, AuditRecord)>);
 
 impl std::ops::Deref for Recorded {
-    type Target = Delivery;
+    type Target = AuditRecord;
 
-    fn deref(&self) -> &Delivery {
+    fn deref(&self) -> &AuditRecord {
         &self.0 .1
     }
 }
@@ -109,8 +109,8 @@ impl std::ops::Deref for Recorded {
 mod tests {
     use super::*;
 
-    fn delivery(id: usize) -> Delivery {
-        Delivery {
+    fn delivery(id: usize) -> AuditRecord {
+        AuditRecord {
             received: std::time::UNIX_EPOCH + std::time::Duration::from_secs(id as u64),
             route: Some("r".into()),
             method: "POST".into(),
@@ -126,6 +126,7 @@ mod tests {
             upstream_duration_us: None,
             duration_us: 1,
             dedup: None,
+            queue_id: None,
         }
     }
 

@@ -16,7 +16,7 @@ use sha1::Sha1;
 use sha2::{Sha256, Sha512};
 
 use super::encoding::{KeyEncoding, MAX_SIGNATURE};
-use crate::secret::{constant_time_eq, Secret};
+use crate::verify::secret::{constant_time_eq, Secret};
 
 /// Hands the signed bytes, in order, to its callback.
 pub type Feed<'f> = &'f dyn Fn(&mut dyn FnMut(&[u8]));

@@ -17,6 +17,7 @@ pub mod field;
 pub mod header_format;
 pub mod json_pointer;
 pub mod presets;
+pub mod secret;
 pub mod sign;
 pub mod signature;
 pub mod spec;
@@ -35,11 +36,12 @@ pub use signature::SignatureScheme;
 pub use token::TokenScheme;
 
 use crate::header_lines::HeaderLines;
-use crate::secret::Secret;
+use crate::verify::secret::Secret;
 
-/// The parts of a delivery that verification may look at.
+/// What the sender presented: the parts of a delivery that verification may
+/// look at.
 #[derive(Clone, Copy)]
-pub struct Delivery<'a> {
+pub struct Presented<'a> {
     /// The header lines as received.
     pub headers: HeaderLines<'a>,
     /// The raw query string, without `?`.
@@ -120,7 +122,7 @@ impl Scheme {
     }
 
     /// `None` if this scheme's credential is absent; otherwise its verdict.
-    fn try_verify(&self, delivery: &Delivery<'_>, keys: &[Secret]) -> Option<Result<(), Rejection>> {
+    fn try_verify(&self, delivery: &Presented<'_>, keys: &[Secret]) -> Option<Result<(), Rejection>> {
         match self {
             Scheme::Signature(s) => match single_header(delivery.headers, &s.header) {
                 Ok(Some(value)) => Some(s.verify(value, delivery, keys)),
@@ -157,7 +159,7 @@ impl Verifier {
 
     /// Verifies `delivery` against `keys` (several during a rotation; any one
     /// matching is enough).
-    pub fn verify(&self, delivery: &Delivery<'_>, keys: &[Secret]) -> Result<(), Rejection> {
+    pub fn verify(&self, delivery: &Presented<'_>, keys: &[Secret]) -> Result<(), Rejection> {
         for scheme in &self.schemes {
             if let Some(verdict) = scheme.try_verify(delivery, keys) {
                 return verdict;

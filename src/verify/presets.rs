@@ -17,7 +17,7 @@ use super::encoding::{Encoding, KeyEncoding};
 use super::spec::{FormatSpec, SchemeSpec, SignatureSpec, TimestampSourceSpec, TimestampSpec, TokenSpec};
 use super::timestamp::TimestampFormat;
 use super::{decode_key, Verifier};
-use crate::secret::Secret;
+use crate::verify::secret::Secret;
 
 /// One webhook sender.
 #[derive(Debug)]

@@ -15,7 +15,7 @@ use super::template::{sorted_form_params, Inputs, Part};
 use super::timestamp::TimestampSource;
 use super::token::TokenSource;
 use super::{Scheme, SignatureScheme};
-use crate::secret::Secret;
+use crate::verify::secret::Secret;
 
 /// What a sender adds to a request to prove it.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

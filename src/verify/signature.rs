@@ -16,8 +16,8 @@ use super::header_format::{HeaderFormat, MAX_CANDIDATES};
 use super::json_pointer::{self, Lookup, Pointer};
 use super::template::{sorted_form_params, Inputs, Part, SignedContent};
 use super::timestamp::{SignedTimestamp, TimestampSource};
-use super::{single_header, Delivery, Location, Rejection};
-use crate::secret::{constant_time_eq, Secret};
+use super::{single_header, Location, Presented, Rejection};
+use crate::verify::secret::{constant_time_eq, Secret};
 
 /// A signature over (parts of) the delivery.
 #[derive(Debug, Clone)]
@@ -40,7 +40,7 @@ pub struct SignatureScheme {
 }
 
 impl SignatureScheme {
-    pub(super) fn verify(&self, value: &[u8], delivery: &Delivery<'_>, keys: &[Secret]) -> Result<(), Rejection> {
+    pub(super) fn verify(&self, value: &[u8], delivery: &Presented<'_>, keys: &[Secret]) -> Result<(), Rejection> {
         let malformed = || Rejection::Malformed(Location::Header(self.header.clone()));
         let parsed = self.format.parse(value).map_err(|_| malformed())?;
         let inputs = self.inputs(delivery, parsed.timestamp)?;
@@ -86,7 +86,11 @@ impl SignatureScheme {
     }
 
     /// Gathers what the template needs from the delivery.
-    fn inputs<'a>(&self, delivery: &Delivery<'a>, header_timestamp: Option<&'a [u8]>) -> Result<Inputs<'a>, Rejection> {
+    fn inputs<'a>(
+        &self,
+        delivery: &Presented<'a>,
+        header_timestamp: Option<&'a [u8]>,
+    ) -> Result<Inputs<'a>, Rejection> {
         let mut inputs = Inputs {
             body: delivery.body,
             ..Inputs::default()
@@ -115,7 +119,7 @@ impl SignatureScheme {
     /// holds it.
     fn timestamp_text<'a>(
         &self,
-        delivery: &Delivery<'a>,
+        delivery: &Presented<'a>,
         header_timestamp: Option<&'a [u8]>,
     ) -> Result<&'a [u8], Rejection> {
         match self.timestamp.as_ref().map(|r| &r.source) {
@@ -133,7 +137,7 @@ impl SignatureScheme {
 
     /// `text` is the signed timestamp as sent, for header and signature-field
     /// sources (the template always signs those; see `spec`).
-    fn check_replay(&self, delivery: &Delivery<'_>, text: &[u8]) -> Result<(), Rejection> {
+    fn check_replay(&self, delivery: &Presented<'_>, text: &[u8]) -> Result<(), Rejection> {
         let Some(window) = self.timestamp.as_ref().filter(|t| t.tolerance.is_some()) else {
             return Ok(());
         };
@@ -157,7 +161,7 @@ impl SignatureScheme {
     }
 
     /// The body digest the URL carries, if this scheme uses one and it is there.
-    fn presented_body_digest<'a>(&self, delivery: &Delivery<'a>) -> Option<&'a str> {
+    fn presented_body_digest<'a>(&self, delivery: &Presented<'a>) -> Option<&'a str> {
         let param = self.body_digest_param.as_deref()?;
         delivery.query?.split('&').find_map(|pair| {
             let (name, value) = pair.split_once('=')?;
@@ -165,7 +169,7 @@ impl SignatureScheme {
         })
     }
 
-    fn check_body_digest(&self, delivery: &Delivery<'_>) -> Result<(), Rejection> {
+    fn check_body_digest(&self, delivery: &Presented<'_>) -> Result<(), Rejection> {
         let Some(presented) = self.presented_body_digest(delivery) else {
             return Ok(());
         };

@@ -9,8 +9,8 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use http::header::{HeaderName, AUTHORIZATION};
 
-use super::{single_header, Delivery, Location, Rejection};
-use crate::secret::Secret;
+use super::{single_header, Location, Presented, Rejection};
+use crate::verify::secret::Secret;
 
 /// Where the token is presented.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,7 +42,7 @@ impl TokenScheme {
     /// The presented token, `None` if this scheme's credential is absent. An
     /// `Authorization` header of another auth scheme counts as absent, so a
     /// route may accept Basic *or* Bearer.
-    pub(super) fn presented<'a>(&self, delivery: &Delivery<'a>) -> Result<Option<Cow<'a, [u8]>>, Rejection> {
+    pub(super) fn presented<'a>(&self, delivery: &Presented<'a>) -> Result<Option<Cow<'a, [u8]>>, Rejection> {
         match &self.source {
             TokenSource::Header(name) => Ok(single_header(delivery.headers, name)?.map(Cow::Borrowed)),
             TokenSource::Query(param) => query_param(delivery.query, param),
@@ -70,7 +70,7 @@ impl TokenScheme {
 
 /// The credentials of an `Authorization: <scheme> <credentials>` header, if it
 /// uses `scheme` (compared case-insensitively, RFC 9110 §11.1).
-fn authorization<'a>(delivery: &Delivery<'a>, scheme: &str) -> Result<Option<&'a [u8]>, Rejection> {
+fn authorization<'a>(delivery: &Presented<'a>, scheme: &str) -> Result<Option<&'a [u8]>, Rejection> {
     let Some(value) = single_header(delivery.headers, &AUTHORIZATION)? else {
         return Ok(None);
     };
