@@ -1,11 +1,12 @@
 //! hookfence: a pingora-based reverse proxy that forwards only webhook
 //! deliveries whose origin it has verified.
 //!
-//! Module map (see DESIGN.md): [`config`] parses and validates the TOML;
-//! [`routing`] matches paths; [`verify`] is the pure verification library;
-//! [`proxy`] is the pingora data path; [`outcome`] is the one result enum;
-//! [`telemetry`] sets up tracing and the audit record; [`server`] assembles
-//! the pingora server.
+//! ARCHITECTURE.md maps the modules: [`config`] parses and validates the
+//! TOML; [`routing`] matches paths; [`verify`] is the pure verification
+//! library; [`http1`] reads and writes HTTP/1; [`upstream`] sends requests
+//! to backends; [`proxy`] is the data path; [`dedup`] remembers delivery
+//! ids; [`outcome`] is the one result enum; [`telemetry`] records;
+//! [`admin`] serves operators; [`server`] assembles the pingora server.
 
 pub mod admin;
 pub mod admission;

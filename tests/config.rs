@@ -1,10 +1,12 @@
 //! `hookfence check` and config validation: good configs pass, and every broken
 //! one is refused with a message naming the file, line and key.
 
+mod support;
+
 use std::path::Path;
-use std::process::Command;
 
 use hookfence::config::{Config, ConfigErrors};
+use support::hookfence_command;
 
 const SERVER: &str = "[server]\nlisten = \"127.0.0.1:8080\"\n";
 
@@ -233,19 +235,6 @@ fn errors_never_contain_secret_values() {
     );
 }
 
-fn hookfence(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_hookfence"))
-        .args(args)
-        .envs(env.iter().copied())
-        .output()
-        .unwrap();
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
-
 #[test]
 fn check_command_on_the_shipped_example_config() {
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/config/hookfence.toml");
@@ -254,7 +243,7 @@ fn check_command_on_the_shipped_example_config() {
         ("GITLAB_WEBHOOK_TOKEN", "b"),
         ("HOOKFENCE_FORWARD_SECRET", "c"),
     ];
-    let (ok, stdout, stderr) = hookfence(&["check", "--config", example], &env);
+    let (ok, stdout, stderr) = hookfence_command(&["check", "--config", example], &env);
     assert!(ok, "{stderr}");
     assert!(stdout.contains("ok, listening on 127.0.0.1:8080"), "{stdout}");
     assert!(stdout.contains("github") && stdout.contains("/hooks/github") && stdout.contains("X-Hub-Signature-256"));
@@ -264,7 +253,7 @@ fn check_command_on_the_shipped_example_config() {
     );
 
     // Without the secrets: refused, each missing one named with its line.
-    let (ok, _, stderr) = hookfence(&["check", "--config", example], &[]);
+    let (ok, _, stderr) = hookfence_command(&["check", "--config", example], &[]);
     assert!(!ok);
     assert!(
         stderr.contains(
@@ -285,13 +274,13 @@ fn run_refuses_to_start_on_a_broken_config() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("broken.toml");
     std::fs::write(&path, route("provider = \"github\"")).unwrap();
-    let (ok, _, stderr) = hookfence(&["run", "--config", path.to_str().unwrap()], &[]);
+    let (ok, _, stderr) = hookfence_command(&["run", "--config", path.to_str().unwrap()], &[]);
     assert!(!ok);
     assert!(
         stderr.contains("broken.toml:5:8: routes[0].secrets: missing"),
         "{stderr}"
     );
-    let (ok, _, stderr) = hookfence(&["check", "--config", "/nonexistent.toml"], &[]);
+    let (ok, _, stderr) = hookfence_command(&["check", "--config", "/nonexistent.toml"], &[]);
     assert!(!ok);
     assert!(stderr.contains("/nonexistent.toml: cannot read config"), "{stderr}");
 }

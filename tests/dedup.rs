@@ -5,32 +5,21 @@
 
 mod support;
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 
 use support::redis::{RedisCluster, RedisServer};
-use support::{github_signature, post, Behaviour, Hookfence, Response, Upstream};
+use support::{
+    deliver_github, fresh_id, github_route, github_signature, post, Behaviour, Hookfence, Response, Upstream,
+};
 
 const SECRET: &str = "dedup-secret";
 
 fn config(dedup: &str, upstream: &Upstream, route_extra: &str) -> String {
-    format!(
-        r#"
-{dedup}
-
-[[routes]]
-name = "github"
-path = "/hooks/github"
-upstream = "{}"
-provider = "github"
-secrets = ["env:GH"]
-{route_extra}
-"#,
-        upstream.url()
-    )
+    let route = github_route("github", "/hooks/github", &upstream.url(), "\"env:GH\"", route_extra);
+    format!("{dedup}\n{route}")
 }
 
 fn redis_dedup(url: &str) -> String {
@@ -43,31 +32,11 @@ fn start(dedup: &str, upstream: &Upstream, route_extra: &str) -> Hookfence {
 
 fn deliver_to(addr: std::net::SocketAddr, path: &str, id: &str) -> Response {
     let body = format!(r#"{{"ref":"refs/heads/main","id":"{id}"}}"#);
-    let signature = github_signature(SECRET.as_bytes(), body.as_bytes());
-    post(
-        addr,
-        path,
-        &[
-            ("X-GitHub-Event", "push"),
-            ("X-GitHub-Delivery", id),
-            ("X-Hub-Signature-256", &signature),
-        ],
-        body.as_bytes(),
-    )
+    deliver_github(addr, path, SECRET, id, body.as_bytes())
 }
 
 fn deliver(hookfence: &Hookfence, id: &str) -> Response {
     deliver_to(hookfence.addr, "/hooks/github", id)
-}
-
-/// A delivery id no other test uses.
-fn fresh_id(prefix: &str) -> String {
-    static NEXT: AtomicU64 = AtomicU64::new(1);
-    format!(
-        "{prefix}-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
 }
 
 /// N copies of one delivery at once: exactly one reaches the upstream; every

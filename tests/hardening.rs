@@ -5,7 +5,7 @@
 
 mod support;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -13,42 +13,22 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use support::redis::RedisServer;
-use support::{github_signature, post, Behaviour, Client, Hookfence, Response, Upstream};
+use support::{
+    deliver_github, fresh_id, github_route, github_signature, Behaviour, Client, Hookfence, Response, Upstream,
+};
 
 const SECRET: &str = "hardening-secret";
 
 fn route(upstream: &Upstream, extra: &str) -> String {
-    format!(
-        r#"
-[[routes]]
-name = "github"
-path = "/hooks/github"
-upstream = "{}"
-provider = "github"
-secrets = ["env:GH"]
-{extra}
-"#,
-        upstream.url()
-    )
+    github_route("github", "/hooks/github", &upstream.url(), "\"env:GH\"", extra)
 }
 
 fn start(server: &str, upstream: &Upstream, extra: &str) -> Hookfence {
     Hookfence::start(server, &route(upstream, extra), &[("GH", SECRET)])
 }
 
-fn fresh_id() -> String {
-    static NEXT: AtomicU64 = AtomicU64::new(1);
-    format!("hard-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
-}
-
 fn deliver_id(addr: std::net::SocketAddr, id: &str, body: &[u8]) -> Response {
-    let signature = github_signature(SECRET.as_bytes(), body);
-    post(
-        addr,
-        "/hooks/github",
-        &[("X-GitHub-Delivery", id), ("X-Hub-Signature-256", &signature)],
-        body,
-    )
+    deliver_github(addr, "/hooks/github", SECRET, id, body)
 }
 
 fn signed_request(body: &[u8], extra_headers: &[u8], version: &str) -> Vec<u8> {
@@ -167,7 +147,7 @@ fn more_requests_than_the_limit_get_503_with_retry_after() {
                 let addr = hookfence.addr;
                 scope.spawn(move || {
                     thread::sleep(Duration::from_millis(30 * i));
-                    deliver_id(addr, &fresh_id(), b"{}")
+                    deliver_id(addr, &fresh_id("hard"), b"{}")
                 })
             })
             .collect();
@@ -267,7 +247,7 @@ fn upstream_faults_release_the_claim_so_the_retry_is_forwarded() {
     ] {
         let upstream = Upstream::start(fault);
         let hookfence = start("", &upstream, "upstream_timeout = \"500ms\"");
-        let id = fresh_id();
+        let id = fresh_id("hard");
         assert_eq!(deliver_id(hookfence.addr, &id, b"{}").status, status, "{fault:?}");
         upstream.set_behaviour(Behaviour::Respond(200));
         let retry = deliver_id(hookfence.addr, &id, b"{}");
@@ -353,7 +333,7 @@ fn a_switch_of_protocols_or_endless_interim_answers_are_not_an_answer() {
     ] {
         let upstream = Upstream::start(fault);
         let hookfence = start("", &upstream, "dedup = false\nupstream_timeout = \"5s\"");
-        let response = deliver_id(hookfence.addr, &fresh_id(), b"{}");
+        let response = deliver_id(hookfence.addr, &fresh_id("hard"), b"{}");
         assert_eq!(response.status, 502, "{fault:?}");
         assert_eq!(response.json(), json!({ "error": "upstream unavailable" }));
     }
@@ -443,7 +423,7 @@ fn an_upstream_that_flaps_is_retried_until_it_answers() {
     let dead = support::free_port();
     let routes = route(&upstream, "").replace(&format!(":{port}"), &format!(":{dead}"));
     let hookfence = Hookfence::start("", &routes, &[("GH", SECRET)]);
-    let id = fresh_id();
+    let id = fresh_id("hard");
     assert_eq!(deliver_id(hookfence.addr, &id, b"{}").status, 502);
     // The upstream comes up on that port: the sender's retry goes through.
     let listener = std::net::TcpListener::bind(("127.0.0.1", dead)).expect("bind the upstream's port");
@@ -484,7 +464,7 @@ fn a_slow_redis_is_an_unavailable_store() {
         route(&upstream, "")
     );
     let hookfence = Hookfence::start("", &routes, &[("GH", SECRET)]);
-    assert_eq!(deliver_id(hookfence.addr, &fresh_id(), b"{}").status, 200);
+    assert_eq!(deliver_id(hookfence.addr, &fresh_id("hard"), b"{}").status, 200);
     // Redis busy for two seconds (DEBUG SLEEP blocks the server).
     let sleeper = {
         let port = redis.port;
@@ -497,7 +477,7 @@ fn a_slow_redis_is_an_unavailable_store() {
     };
     thread::sleep(Duration::from_millis(200));
     let started = Instant::now();
-    let refused = deliver_id(hookfence.addr, &fresh_id(), b"{}");
+    let refused = deliver_id(hookfence.addr, &fresh_id("hard"), b"{}");
     assert_eq!(refused.status, 503, "{}", refused.body_str());
     assert!(refused.header("retry-after").is_some());
     assert!(
@@ -506,7 +486,7 @@ fn a_slow_redis_is_an_unavailable_store() {
     );
     sleeper.join().unwrap();
     assert_eq!(
-        deliver_id(hookfence.addr, &fresh_id(), b"{}").status,
+        deliver_id(hookfence.addr, &fresh_id("hard"), b"{}").status,
         200,
         "back to normal"
     );
@@ -525,7 +505,7 @@ fn reloads_during_traffic_lose_nothing() {
             thread::spawn(move || {
                 let mut statuses = Vec::new();
                 while !stop.load(Ordering::Relaxed) {
-                    statuses.push(deliver_id(addr, &fresh_id(), b"{\"reload\":true}").status);
+                    statuses.push(deliver_id(addr, &fresh_id("hard"), b"{\"reload\":true}").status);
                 }
                 statuses
             })

@@ -7,66 +7,44 @@ mod support;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
-use std::process::Command;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
 
-use support::{github_signature, post, Behaviour, Hookfence, Response, Upstream};
-
-fn fresh_id() -> String {
-    static NEXT: AtomicU64 = AtomicU64::new(1);
-    format!("op-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
-}
-
-fn github_route(upstream: &Upstream, secrets: &str) -> String {
-    format!(
-        r#"
-[[routes]]
-name = "github"
-path = "/hooks/github"
-upstream = "{}"
-provider = "github"
-secrets = [{secrets}]
-"#,
-        upstream.url()
-    )
-}
-
-fn deliver(addr: std::net::SocketAddr, secret: &str, id: &str, body: &[u8]) -> Response {
-    let signature = github_signature(secret.as_bytes(), body);
-    post(
-        addr,
-        "/hooks/github",
-        &[
-            ("X-GitHub-Event", "push"),
-            ("X-GitHub-Delivery", id),
-            ("X-Hub-Signature-256", &signature),
-        ],
-        body,
-    )
-}
-
-/// The value of one sample line of the Prometheus text output.
-fn sample(metrics: &str, series: &str) -> Option<f64> {
-    metrics
-        .lines()
-        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-}
+use support::{
+    deliver_github, fresh_id, github_route, github_signature, hookfence_command, post, sample, wait_until, Behaviour,
+    Client, Hookfence, Upstream,
+};
 
 #[test]
 fn metrics_count_every_outcome_of_known_traffic() {
     let upstream = Upstream::start(Behaviour::Respond(201));
-    let hookfence = Hookfence::start("", &github_route(&upstream, "\"env:GH\""), &[("GH", "s3cret")]);
+    let hookfence = Hookfence::start(
+        "",
+        &github_route("github", "/hooks/github", &upstream.url(), "\"env:GH\"", ""),
+        &[("GH", "s3cret")],
+    );
     let body = br#"{"ref":"refs/heads/main"}"#;
-    let id = fresh_id();
-    assert_eq!(deliver(hookfence.addr, "s3cret", &id, body).status, 201);
-    assert_eq!(deliver(hookfence.addr, "s3cret", &fresh_id(), body).status, 201);
-    assert_eq!(deliver(hookfence.addr, "s3cret", &id, body).status, 200, "duplicate");
-    assert_eq!(deliver(hookfence.addr, "forged", &fresh_id(), body).status, 401);
+    let id = fresh_id("op");
+    assert_eq!(
+        deliver_github(hookfence.addr, "/hooks/github", "s3cret", &id, body).status,
+        201
+    );
+    assert_eq!(
+        deliver_github(hookfence.addr, "/hooks/github", "s3cret", &fresh_id("op"), body).status,
+        201
+    );
+    assert_eq!(
+        deliver_github(hookfence.addr, "/hooks/github", "s3cret", &id, body).status,
+        200,
+        "duplicate"
+    );
+    assert_eq!(
+        deliver_github(hookfence.addr, "/hooks/github", "forged", &fresh_id("op"), body).status,
+        401
+    );
     assert_eq!(post(hookfence.addr, "/hooks/github", &[], body).status, 401);
     assert_eq!(post(hookfence.addr, "/nowhere", &[], body).status, 404);
     hookfence.wait_for_audit(6);
@@ -129,14 +107,57 @@ fn metrics_count_every_outcome_of_known_traffic() {
     assert!(!metrics.contains("/nowhere") && !metrics.contains(&id));
 }
 
+/// Requests refused while their head is read are the attack shapes an
+/// operator most wants to see: each is answered, counted under no route and
+/// audited.
+#[test]
+fn refusals_at_the_head_are_counted_and_audited() {
+    let upstream = Upstream::start(Behaviour::Respond(200));
+    let hookfence = Hookfence::start(
+        "",
+        &github_route("github", "/hooks/github", &upstream.url(), "\"env:GH\"", ""),
+        &[("GH", "s3cret")],
+    );
+    let smuggling =
+        b"POST /hooks/github HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
+    let too_large = format!(
+        "POST /hooks/github HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(70 * 1024)
+    );
+    let no_host = b"POST /hooks/github HTTP/1.1\r\nContent-Length: 0\r\n\r\n";
+    let statuses: Vec<u16> = [&smuggling[..], too_large.as_bytes(), &no_host[..]]
+        .into_iter()
+        .map(|raw| Client::connect(hookfence.addr).send(raw).response().status)
+        .collect();
+    assert_eq!(statuses, [400, 431, 400]);
+    assert_eq!(hookfence.wait_for_outcomes(3), ["bad_request"; 3]);
+    let metrics = hookfence.admin_get("/metrics");
+    assert_eq!(
+        sample(
+            metrics.body_str(),
+            r#"hookfence_requests_total{outcome="bad_request",provider="",route=""}"#
+        ),
+        Some(3.0),
+        "{}",
+        metrics.body_str()
+    );
+    let log = hookfence.log();
+    assert!(log.contains("status=431"), "{log}");
+    assert!(upstream.requests().is_empty(), "nothing was forwarded");
+}
+
 #[test]
 fn recent_deliveries_are_listed_newest_first_without_secrets() {
     let upstream = Upstream::start(Behaviour::Respond(200));
-    let hookfence = Hookfence::start("", &github_route(&upstream, "\"env:GH\""), &[("GH", "s3cret")]);
+    let hookfence = Hookfence::start(
+        "",
+        &github_route("github", "/hooks/github", &upstream.url(), "\"env:GH\"", ""),
+        &[("GH", "s3cret")],
+    );
     let body = br#"{"ref":"refs/heads/main","payload":"private"}"#;
-    let (first, second) = (fresh_id(), fresh_id());
-    deliver(hookfence.addr, "s3cret", &first, body);
-    deliver(hookfence.addr, "guess", &second, body);
+    let (first, second) = (fresh_id("op"), fresh_id("op"));
+    deliver_github(hookfence.addr, "/hooks/github", "s3cret", &first, body);
+    deliver_github(hookfence.addr, "/hooks/github", "guess", &second, body);
     hookfence.wait_for_audit(2);
 
     let response = hookfence.admin_get("/deliveries?route=github");
@@ -172,7 +193,11 @@ fn recent_deliveries_are_listed_newest_first_without_secrets() {
 #[test]
 fn health_and_readiness() {
     let upstream = Upstream::start(Behaviour::Respond(200));
-    let hookfence = Hookfence::start("", &github_route(&upstream, "\"env:GH\""), &[("GH", "s3cret")]);
+    let hookfence = Hookfence::start(
+        "",
+        &github_route("github", "/hooks/github", &upstream.url(), "\"env:GH\"", ""),
+        &[("GH", "s3cret")],
+    );
     assert_eq!(hookfence.admin_get("/healthz").json(), json!({ "status": "alive" }));
     let ready = hookfence.admin_get("/readyz");
     assert_eq!(ready.status, 200, "{}", ready.body_str());
@@ -182,7 +207,7 @@ fn health_and_readiness() {
     let nobody = support::free_port();
     let routes = format!(
         "[dedup]\nbackend = \"redis\"\nurl = \"redis://127.0.0.1:{nobody}\"\n{}\ndedup_policy = \"fail_closed\"\n",
-        github_route(&upstream, "\"env:GH\"")
+        github_route("github", "/hooks/github", &upstream.url(), "\"env:GH\"", "")
     );
     let strict = Hookfence::start("", &routes, &[("GH", "s3cret")]);
     let unready = strict.admin_get("/readyz");
@@ -192,30 +217,33 @@ fn health_and_readiness() {
         .is_some_and(|s| s.starts_with("unreachable")));
 }
 
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out: {what}");
-        thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[test]
 fn sighup_reloads_a_rotated_secret_and_keeps_serving_through_a_broken_file() {
     let upstream = Upstream::start(Behaviour::Respond(200));
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("github.secret"), "old-secret\n").unwrap();
-    let hookfence = Hookfence::start_in(dir, "", &github_route(&upstream, "\"file:github.secret\""), &[]);
+    let hookfence = Hookfence::start_in(
+        dir,
+        "",
+        &github_route("github", "/hooks/github", &upstream.url(), "\"file:github.secret\"", ""),
+        &[],
+    );
     let body = b"{}";
-    assert_eq!(deliver(hookfence.addr, "old-secret", &fresh_id(), body).status, 200);
+    assert_eq!(
+        deliver_github(hookfence.addr, "/hooks/github", "old-secret", &fresh_id("op"), body).status,
+        200
+    );
 
     // Rotate: the file now holds the new secret only.
     std::fs::write(hookfence.dir().join("github.secret"), "new-secret\n").unwrap();
     hookfence.signal("HUP");
     wait_until("the new secret to be accepted", || {
-        deliver(hookfence.addr, "new-secret", &fresh_id(), body).status == 200
+        deliver_github(hookfence.addr, "/hooks/github", "new-secret", &fresh_id("op"), body).status == 200
     });
-    assert_eq!(deliver(hookfence.addr, "old-secret", &fresh_id(), body).status, 401);
+    assert_eq!(
+        deliver_github(hookfence.addr, "/hooks/github", "old-secret", &fresh_id("op"), body).status,
+        401
+    );
 
     // A broken config is refused; the running one keeps serving.
     let config = std::fs::read_to_string(hookfence.config_path()).unwrap();
@@ -232,7 +260,10 @@ fn sighup_reloads_a_rotated_secret_and_keeps_serving_through_a_broken_file() {
             r#"hookfence_config_reloads_total{result="failure"}"#,
         ) == Some(1.0)
     });
-    assert_eq!(deliver(hookfence.addr, "new-secret", &fresh_id(), body).status, 200);
+    assert_eq!(
+        deliver_github(hookfence.addr, "/hooks/github", "new-secret", &fresh_id("op"), body).status,
+        200
+    );
     let metrics = hookfence.admin_get("/metrics");
     assert_eq!(
         sample(
@@ -253,11 +284,11 @@ fn sigterm_lets_a_delivery_in_flight_finish() {
     let upstream = Upstream::start(Behaviour::Slow(200, Duration::from_millis(1500)));
     let mut hookfence = Hookfence::start(
         "shutdown_grace = \"4s\"",
-        &github_route(&upstream, "\"env:GH\""),
+        &github_route("github", "/hooks/github", &upstream.url(), "\"env:GH\"", ""),
         &[("GH", "s3cret")],
     );
     let addr = hookfence.addr;
-    let in_flight = thread::spawn(move || deliver(addr, "s3cret", &fresh_id(), b"{}"));
+    let in_flight = thread::spawn(move || deliver_github(addr, "/hooks/github", "s3cret", &fresh_id("op"), b"{}"));
     wait_until("the delivery to reach the upstream", || upstream.requests().len() == 1);
     hookfence.signal("TERM");
     let response = in_flight.join().expect("client thread");
@@ -286,7 +317,7 @@ fn tls_listener_serves_verified_deliveries() {
     let hookfence = Hookfence::start_in(
         dir,
         &server,
-        &github_route(&upstream, "\"env:GH\""),
+        &github_route("github", "/hooks/github", &upstream.url(), "\"env:GH\"", ""),
         &[("GH", "s3cret")],
     );
 
@@ -307,7 +338,7 @@ fn tls_listener_serves_verified_deliveries() {
     let signature = github_signature(b"s3cret", body);
     let request = format!(
         "POST /hooks/github HTTP/1.1\r\nHost: localhost\r\nX-GitHub-Delivery: {}\r\nX-Hub-Signature-256: {signature}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        fresh_id(),
+        fresh_id("op"),
         body.len()
     );
     tls.write_all(request.as_bytes()).unwrap();
@@ -319,19 +350,6 @@ fn tls_listener_serves_verified_deliveries() {
     assert!(status_line.starts_with("HTTP/1.1 200"), "{status_line}");
     assert_eq!(upstream.requests()[0].body, body);
     drop(hookfence);
-}
-
-fn hookfence_cli(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_hookfence"))
-        .args(args)
-        .envs(env.iter().copied())
-        .output()
-        .expect("run hookfence");
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
 }
 
 #[test]
@@ -354,7 +372,7 @@ upstream = "{up}"
 provider = "standard-webhooks"
 secrets = ["env:SW"]
 "#,
-        github_route(&upstream, "\"env:GH\""),
+        github_route("github", "/hooks/github", &upstream.url(), "\"env:GH\"", ""),
         up = upstream.url()
     );
     let env = [
@@ -369,7 +387,7 @@ secrets = ["env:SW"]
     let url = |path: &str| format!("http://{}{path}", hookfence.addr);
 
     // A preset and a secret reference.
-    let (ok, out, err) = hookfence_cli(
+    let (ok, out, err) = hookfence_command(
         &[
             "sign",
             "--provider",
@@ -389,7 +407,7 @@ secrets = ["env:SW"]
     assert!(out.starts_with("HTTP/1.1 200"), "{out}");
     assert!(out.ends_with("upstream says hi"), "{out}");
     // The same with a wrong secret is refused.
-    let (_, out, _) = hookfence_cli(
+    let (_, out, _) = hookfence_command(
         &[
             "sign",
             "--provider",
@@ -408,7 +426,7 @@ secrets = ["env:SW"]
     // A route of the running config: timestamped schemes included.
     let config = hookfence.config_path().to_str().unwrap().to_owned();
     for (route, path) in [("stripe", "/hooks/stripe"), ("sw", "/hooks/sw")] {
-        let (ok, out, err) = hookfence_cli(
+        let (ok, out, err) = hookfence_command(
             &[
                 "sign",
                 "--config",
@@ -433,14 +451,14 @@ secrets = ["env:SW"]
         .is_some_and(|id| id.starts_with("hookfence-test-")));
 
     // Headers and curl output.
-    let (ok, out, _) = hookfence_cli(
+    let (ok, out, _) = hookfence_command(
         &["sign", "--provider", "github", "--secret", "gh-secret", "--body", body],
         &[],
     );
     assert!(ok);
     let expected = github_signature(b"gh-secret", br#"{"hello":"from sign"}"#);
     assert!(out.contains(&format!("X-Hub-Signature-256: {expected}\n")), "{out}");
-    let (ok, out, _) = hookfence_cli(
+    let (ok, out, _) = hookfence_command(
         &[
             "sign",
             "--provider",
@@ -464,7 +482,7 @@ secrets = ["env:SW"]
     );
 
     // Ed25519 cannot be signed without the private key: said plainly.
-    let (ok, _, err) = hookfence_cli(
+    let (ok, _, err) = hookfence_command(
         &[
             "sign",
             "--provider",

@@ -7,30 +7,21 @@ mod support;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use support::{github_signature, post, request, Behaviour, Client, Hookfence, Upstream};
+use support::{github_route, github_signature, post, request, Behaviour, Client, Hookfence, Upstream};
 
 const SECRET: &str = "it's-a-secret";
 const OLD_SECRET: &str = "the-previous-secret";
 
-fn github_route(upstream: &Upstream, extra: &str) -> String {
-    format!(
-        r#"
-[[routes]]
-name = "github"
-path = "/hooks/github"
-upstream = "{}"
-provider = "github"
-secrets = ["env:GH_SECRET", "env:GH_SECRET_OLD"]
-{extra}
-"#,
-        upstream.url()
-    )
-}
-
 fn start_github(upstream: &Upstream, extra: &str) -> Hookfence {
     Hookfence::start(
         "",
-        &github_route(upstream, extra),
+        &github_route(
+            "github",
+            "/hooks/github",
+            &upstream.url(),
+            r#""env:GH_SECRET", "env:GH_SECRET_OLD""#,
+            extra,
+        ),
         &[("GH_SECRET", SECRET), ("GH_SECRET_OLD", OLD_SECRET)],
     )
 }

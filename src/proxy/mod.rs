@@ -10,8 +10,8 @@
 //! their own, copying it out. hookfence must hold the whole body and verify it
 //! before the upstream sees a single byte — not even a connection — so it
 //! reads each body once into a buffer of its exact size, verifies it there,
-//! and forwards it from there over pooled upstream connections ([`forward`],
-//! [`pool`]).
+//! and forwards it from there over pooled upstream connections
+//! ([`crate::upstream`]).
 
 mod body;
 mod claim;

@@ -4,9 +4,9 @@
 //! forwarding and the delivery queue's workers share it; it knows nothing
 //! of routes' verification or of the client that sent a delivery.
 
-mod exchange;
+pub mod exchange;
 pub mod pool;
-mod request;
+pub mod request;
 
 pub use exchange::{send, FailureKind, ForwardError, Response, ResponseParts, BODY_BUFFER, UPSTREAM_IDLE};
 pub use pool::UpstreamPool;

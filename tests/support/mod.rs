@@ -9,6 +9,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -24,6 +25,78 @@ pub fn github_signature(secret: &[u8], body: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
     mac.update(body);
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// A `[[routes]]` table for GitHub deliveries: route `name` at `path`,
+/// forwarding to `upstream`, verified with the secrets `secrets` (TOML
+/// array items, e.g. `"env:GH"`), plus `extra` lines.
+pub fn github_route(name: &str, path: &str, upstream: &str, secrets: &str, extra: &str) -> String {
+    format!(
+        r#"
+[[routes]]
+name = "{name}"
+path = "{path}"
+upstream = "{upstream}"
+provider = "github"
+secrets = [{secrets}]
+{extra}
+"#
+    )
+}
+
+/// A delivery id no other request of this test process uses.
+pub fn fresh_id(prefix: &str) -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A signed GitHub `push` delivery with id `id`, POSTed to `path`.
+pub fn deliver_github(addr: SocketAddr, path: &str, secret: &str, id: &str, body: &[u8]) -> Response {
+    let signature = github_signature(secret.as_bytes(), body);
+    post(
+        addr,
+        path,
+        &[
+            ("X-GitHub-Event", "push"),
+            ("X-GitHub-Delivery", id),
+            ("X-Hub-Signature-256", &signature),
+        ],
+        body,
+    )
+}
+
+/// Waits (bounded) until `done`; fails the test naming `what` otherwise.
+pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + IO_TIMEOUT;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The value of one sample line of Prometheus text output.
+pub fn sample(metrics: &str, series: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// Runs the `hookfence` command: (succeeded, stdout, stderr).
+pub fn hookfence_command(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_hookfence"))
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .expect("run hookfence");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
 }
 
 /// One request as the upstream saw it.
