@@ -20,8 +20,12 @@ FROM debian:bookworm-slim
 # ca-certificates: for rediss:// and `hookfence sign --send https://...`.
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
-    && useradd --system --uid 10001 --no-create-home hookfence
+    && useradd --system --uid 10001 --no-create-home hookfence \
+    && mkdir -p /var/lib/hookfence && chown 10001 /var/lib/hookfence
 COPY --from=build /usr/local/bin/hookfence /usr/local/bin/hookfence
+# The embedded delivery queue's data_dir, when a config puts it here; mount
+# a volume on it so that queued deliveries outlive the container.
+VOLUME /var/lib/hookfence
 USER 10001
 EXPOSE 8080 8443 9090
 # SIGTERM drains in-flight deliveries (shutdown_grace); SIGHUP reloads the config.

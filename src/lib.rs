@@ -14,6 +14,7 @@ pub mod catalogue;
 pub mod config;
 pub mod deadline;
 pub mod dedup;
+pub mod delivery;
 pub mod filter;
 pub mod header_lines;
 pub mod http1;

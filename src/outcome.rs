@@ -37,11 +37,18 @@ pub enum Outcome {
     UpstreamError,
     /// The upstream did not connect or answer in time.
     UpstreamTimeout,
+    /// Stored in the delivery queue; workers forward it (`queued` routes,
+    /// and `fallback` routes whose upstream could not take it).
+    Queued,
+    /// The route's queue is at its limit: refused with 503 and `Retry-After`.
+    QueueFull,
+    /// The queue could not store the delivery (Redis away, disk error).
+    QueueUnavailable,
 }
 
 impl Outcome {
     /// Every outcome, for tests and for pre-registering metric label values.
-    pub const ALL: [Outcome; 18] = [
+    pub const ALL: [Outcome; 21] = [
         Outcome::Forwarded,
         Outcome::Filtered,
         Outcome::RejectedMissingSignature,
@@ -60,6 +67,9 @@ impl Outcome {
         Outcome::NoRoute,
         Outcome::UpstreamError,
         Outcome::UpstreamTimeout,
+        Outcome::Queued,
+        Outcome::QueueFull,
+        Outcome::QueueUnavailable,
     ];
 
     /// Position in [`Outcome::ALL`] (declaration order; a test holds them equal).
@@ -88,12 +98,16 @@ impl Outcome {
             Outcome::NoRoute => "no_route",
             Outcome::UpstreamError => "upstream_error",
             Outcome::UpstreamTimeout => "upstream_timeout",
+            Outcome::Queued => "queued",
+            Outcome::QueueFull => "queue_full",
+            Outcome::QueueUnavailable => "queue_unavailable",
         }
     }
 
     /// The status hookfence answers with itself (`Forwarded` relays the
     /// upstream's status instead, 200 is only its nominal value; a `Filtered`
-    /// test event is answered 200).
+    /// test event is answered 200; `Queued` takes the route's
+    /// `queued_status`).
     pub fn status(self) -> u16 {
         match self {
             Outcome::Forwarded => 200,
@@ -111,6 +125,8 @@ impl Outcome {
             Outcome::NoRoute => 404,
             Outcome::UpstreamError => 502,
             Outcome::UpstreamTimeout => 504,
+            Outcome::Queued => 202,
+            Outcome::QueueFull | Outcome::QueueUnavailable => 503,
         }
     }
 }

@@ -1,18 +1,22 @@
 //! Assembling and running the pingora server for a validated config: the
-//! public listeners (HTTP and TLS), the admin API and the reload watcher.
+//! public listeners (HTTP and TLS), the admin API, the delivery workers and
+//! the reload watcher.
 
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use pingora::listeners::tls::TlsSettings;
 use pingora::listeners::ListenerConfig;
 use pingora::protocols::l4::stream::L4BufferSettings;
 use pingora::server::configuration::ServerConf;
 use pingora::server::Server;
-use pingora::services::background::background_service;
+use pingora::server::ShutdownWatch;
+use pingora::services::background::{background_service, BackgroundService};
 use pingora::services::listening::Service;
 
 use crate::admin::AdminApp;
 use crate::config::Config;
+use crate::delivery::worker::{LiveConfig, Workers};
 use crate::proxy::HookfenceApp;
 use crate::reload::ReloadOnHangup;
 use crate::state::Shared;
@@ -40,7 +44,17 @@ pub fn run(config: Config) -> Result<std::convert::Infallible, String> {
     server.bootstrap();
 
     let settings = config.server.clone();
+    let uses_queue = config.uses_queue();
     let shared = Shared::new(config);
+    // A queue that cannot be opened (its data_dir unusable or in use) stops
+    // the start: deliveries acknowledged as queued must have somewhere to go.
+    if uses_queue {
+        shared
+            .queue
+            .open_embedded()
+            .map_err(|e| format!("delivery queue: {e}"))?;
+        tracing::info!(backend = shared.queue.backend(), "delivery queue ready");
+    }
 
     let mut public = Service::new("hookfence".to_owned(), HookfenceApp::new(Arc::clone(&shared)));
     for address in &settings.listen {
@@ -68,6 +82,26 @@ pub fn run(config: Config) -> Result<std::convert::Infallible, String> {
         tracing::info!(%address, "admin API listening");
         server.add_service(admin);
     }
+    let workers = Workers::new(
+        Arc::clone(&shared.queue),
+        Arc::clone(&shared) as Arc<dyn LiveConfig>,
+        Arc::clone(&shared.metrics),
+    );
+    server.add_service(background_service(
+        "delivery workers",
+        DeliveryWorkers(Arc::new(workers)),
+    ));
     server.add_service(background_service("config reload", ReloadOnHangup::new(shared)));
     server.run_forever()
+}
+
+/// The delivery workers as a pingora background service: they stop
+/// claiming when the server shuts down.
+struct DeliveryWorkers(Arc<Workers>);
+
+#[async_trait]
+impl BackgroundService for DeliveryWorkers {
+    async fn start(&self, shutdown: ShutdownWatch) {
+        Arc::clone(&self.0).run(shutdown).await;
+    }
 }

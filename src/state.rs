@@ -1,11 +1,12 @@
-//! The running state shared by the public listeners, the admin API and the
-//! reload watcher: the live config (swapped atomically on SIGHUP), the
-//! metrics, the recent-deliveries rings and the dedup store.
+//! The running state shared by the public listeners, the admin API, the
+//! delivery workers and the reload watcher: the live config (swapped
+//! atomically on SIGHUP), the metrics, the recent-deliveries rings, the
+//! dedup store and the delivery queue.
 //!
 //! A delivery loads the live config once, when its request line arrives, and
 //! finishes on it: a reload never changes the rules under a delivery in
 //! flight. What a reload cannot change (listeners, TLS, threads, the dedup
-//! store, log output) is kept as started, with a warning.
+//! store, the queue's store, log output) is kept as started, with a warning.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -17,12 +18,15 @@ use foldhash::fast::RandomState;
 use crate::admission::{BodyBudget, ConcurrencyLimit};
 use crate::config::{Config, ConfigErrors, Verification};
 use crate::dedup::Dedup;
+use crate::delivery::worker::LiveConfig;
+use crate::delivery::Queue;
 use crate::telemetry::metrics::{Metrics, ReloadResult, RouteMetrics};
+use crate::telemetry::queue_metrics::QueueRouteMetrics;
 use crate::telemetry::recent::{RecentDeliveries, Recorder, UNROUTED};
 
 /// A config with the telemetry handles of its routes.
 pub struct Live {
-    pub config: Config,
+    pub config: Arc<Config>,
     routes: HashMap<String, RouteTelemetry, RandomState>,
     unrouted: RouteTelemetry,
 }
@@ -31,6 +35,8 @@ pub struct Live {
 pub struct RouteTelemetry {
     pub metrics: RouteMetrics,
     pub recent: Recorder,
+    /// The route's queue gauges, when it delivers through the queue.
+    pub queue: Option<QueueRouteMetrics>,
 }
 
 impl Live {
@@ -48,16 +54,22 @@ impl Live {
                 let telemetry = RouteTelemetry {
                     metrics: metrics.route(&route.name, provider),
                     recent: recent.recorder(&route.name),
+                    queue: route
+                        .delivery
+                        .mode
+                        .uses_queue()
+                        .then(|| metrics.queue.route(&route.name)),
                 };
                 (route.name.clone(), telemetry)
             })
             .collect();
         Self {
-            config,
+            config: Arc::new(config),
             routes,
             unrouted: RouteTelemetry {
                 metrics: metrics.route(UNROUTED, ""),
                 recent: recent.recorder(UNROUTED),
+                queue: None,
             },
         }
     }
@@ -78,6 +90,8 @@ pub struct Shared {
     pub recent: RecentDeliveries,
     /// Made once: changing `[dedup]` takes a restart.
     pub dedup: Dedup,
+    /// Made once: changing `[queue]` takes a restart.
+    pub queue: Arc<Queue>,
     config_path: PathBuf,
 }
 
@@ -88,6 +102,7 @@ impl Shared {
         let recent = RecentDeliveries::new(config.server.recent_deliveries);
         let dedup = Dedup::new(config.dedup.clone()).observed_by(Arc::clone(&metrics) as _);
         let config_path = config.source.clone();
+        let queue = Arc::new(Queue::new(config.queue.clone()));
         let admission = ConcurrencyLimit::new(config.server.max_connections);
         let budget = BodyBudget::new(config.server.max_in_flight_body, metrics.in_flight_body_bytes().clone());
         let live = Live::new(config, &metrics, &recent);
@@ -98,6 +113,7 @@ impl Shared {
             metrics,
             recent,
             dedup,
+            queue,
             config_path,
         })
     }
@@ -127,6 +143,12 @@ impl Shared {
     }
 }
 
+impl LiveConfig for Shared {
+    fn config(&self) -> Arc<Config> {
+        Arc::clone(&self.live().config)
+    }
+}
+
 /// Settings a running process cannot change.
 fn restart_only_changes(running: &Config, new: &Config) -> Vec<&'static str> {
     let (a, b) = (&running.server, &new.server);
@@ -143,6 +165,7 @@ fn restart_only_changes(running: &Config, new: &Config) -> Vec<&'static str> {
             "server.max_in_flight_body",
         ),
         (running.dedup != new.dedup, "[dedup]"),
+        (running.queue != new.queue, "[queue]"),
         (running.log != new.log, "[log]"),
     ]
     .into_iter()

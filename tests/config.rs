@@ -454,3 +454,105 @@ fn dedup_options_name_file_line_and_key() {
         "the URL's password leaks into Debug"
     );
 }
+
+#[test]
+fn queue_options_name_file_line_and_key() {
+    let gh = "provider = \"github\"\nsecrets = [\"env:GH\"]";
+    let with_queue = |table: &str, route_extra: &str| {
+        route(&format!("{gh}\n{route_extra}")).replace("[server]", &format!("[queue]\n{table}\n\n[server]"))
+    };
+    let queued = "delivery = \"queued\"";
+    let cases: Vec<(String, &str)> = vec![
+        (
+            route(&format!("{gh}\ndelivery = \"later\"")),
+            "test.toml:10:12: routes[0].delivery: unknown variant `later`, expected one of `direct`, `queued`, `fallback`",
+        ),
+        (
+            route(&format!("{gh}\nordering_key = \"json:/repository/full_name\"")),
+            "test.toml:10:16: routes[0].ordering_key: only for a route with delivery = \"queued\" or \"fallback\"",
+        ),
+        (
+            route(&format!("{gh}\n{queued}\nqueued_status = 302")),
+            "test.toml:11:17: routes[0].queued_status: must be a 2xx status (a sender retries anything else)",
+        ),
+        (
+            route(&format!("{gh}\n{queued}\nordering_key = \"body:/x\"")),
+            "test.toml:11:16: routes[0].ordering_key: `body:/x` must be `header:<name>` or `json:<pointer>`",
+        ),
+        (
+            route(&format!("{gh}\n{queued}\nretry = {{ retry_statuses = [429, 500] }}")),
+            "test.toml:11:28: routes[0].retry.retry_statuses: 500 is not a 4xx status",
+        ),
+        (
+            route(&format!("{gh}\n{queued}\nretry = {{ base = \"10s\", cap = \"1s\" }}")),
+            "test.toml:11:31: routes[0].retry.cap: must be at least base (10s)",
+        ),
+        (
+            route(&format!("{gh}\n{queued}\nretry = {{ max_attempts = 0 }}")),
+            "test.toml:11:26: routes[0].retry.max_attempts: must be at least 1",
+        ),
+        (
+            with_queue("max_bytes = \"1MiB\"", queued),
+            "test.toml:13:12: routes[0].max_body: a queued route's max_body (26214400 bytes) must fit in [queue] max_bytes (1048576 bytes)",
+        ),
+        (
+            with_queue("backend = \"redis\"", queued),
+            "test.toml:2:11: queue.url: missing: backend = \"redis\" needs `url`",
+        ),
+        (
+            with_queue("backend = \"redis\"\nurl = \"redis://127.0.0.1\"\nclaim_timeout = \"30s\"", queued),
+            "test.toml:15:12: routes[0].upstream_timeout: [queue] claim_timeout (30s) must exceed connect_timeout + 2 x upstream_timeout (1m 5s)",
+        ),
+        (
+            with_queue("backend = \"redis\"\nurl = \"redis://127.0.0.1\"\ndata_dir = \"/var/lib/hookfence\"", queued),
+            "test.toml:4:12: queue.data_dir: belongs to backend = \"embedded\"",
+        ),
+        (
+            with_queue("claim_timeout = \"1m\"", queued),
+            "test.toml:2:17: queue.claim_timeout: belongs to backend = \"redis\"",
+        ),
+        (
+            with_queue("workers = 0", queued),
+            "test.toml:2:11: queue.workers: must be at least 1",
+        ),
+        (
+            with_queue("dead_letter_ttl = \"0s\"", queued),
+            "test.toml:2:19: queue.dead_letter_ttl: a duration must be greater than zero",
+        ),
+        (
+            route(&format!("{gh}\n{queued}"))
+                .replace("[server]\n", "[server]\nadmin_token = \"hunter2\"\n"),
+            "test.toml:2:15: server.admin_token: a secret must be a reference",
+        ),
+    ];
+    for (source, expected) in &cases {
+        let error = error_of(source);
+        assert!(
+            error.starts_with(expected),
+            "\nexpected: {expected}\n     got: {error}\nconfig:\n{source}"
+        );
+    }
+    // A Redis queue without a URL of its own uses the dedup store's.
+    let good = route(&format!("{gh}\ndelivery = \"fallback\"\nordering_key = \"header:X-Repo\"\nretry = {{ max_age = \"1h\", retry_statuses = [409] }}"))
+        .replace(
+            "[server]",
+            "[dedup]\nbackend = \"redis\"\nurl = \"redis://127.0.0.1:6390\"\n\n[queue]\nbackend = \"redis\"\n\n[server]",
+        );
+    let config = parse(&good).unwrap_or_else(|e| panic!("{e}"));
+    let route = &config.routes.routes()[0];
+    assert_eq!(route.delivery.mode, hookfence::delivery::Mode::Fallback);
+    assert_eq!(route.delivery.queued_status, 202);
+    assert_eq!(route.delivery.retry.retry_statuses, [409]);
+    assert_eq!(route.delivery.retry.max_age, std::time::Duration::from_secs(3600));
+    assert_eq!(
+        config.queue.backend,
+        hookfence::delivery::QueueBackend::Redis(config_dedup_target(&config))
+    );
+}
+
+fn config_dedup_target(config: &Config) -> hookfence::redis_connection::Target {
+    match &config.dedup.backend {
+        hookfence::dedup::Backend::Redis(target) => target.clone(),
+        other => panic!("{other:?}"),
+    }
+}

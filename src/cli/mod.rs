@@ -1,6 +1,7 @@
 //! The `hookfence` command: `run` a proxy, `check` a config, list the
-//! `providers`, and `sign` a test delivery.
+//! `providers`, `sign` a test delivery, and operate the delivery `queue`.
 
+mod queue;
 mod send;
 mod sign;
 
@@ -47,6 +48,8 @@ enum Command {
     /// Make a correctly signed test delivery: print its headers, a curl
     /// command, or send it.
     Sign(Box<sign::SignArgs>),
+    /// The delivery queue through the admin API: list, show, replay, drop.
+    Queue(queue::QueueArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -68,6 +71,13 @@ pub fn main() -> ExitCode {
             Ok(text) => output(&text),
             Err(message) => {
                 let _ = writeln!(std::io::stderr().lock(), "hookfence sign: {message}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Queue(args) => match queue::run(&args) {
+            Ok(text) => output(&text),
+            Err(message) => {
+                let _ = writeln!(std::io::stderr().lock(), "hookfence queue: {message}");
                 ExitCode::FAILURE
             }
         },
@@ -143,6 +153,13 @@ fn routes(config: &Config) -> String {
         listeners.join(", "),
         server.admin_listen.as_deref().unwrap_or("(off)")
     );
+    if config.uses_queue() {
+        let store = match &config.queue.backend {
+            hookfence::delivery::QueueBackend::Embedded { data_dir } => format!("embedded in {}", data_dir.display()),
+            hookfence::delivery::QueueBackend::Redis(_) => "redis".to_owned(),
+        };
+        let _ = writeln!(out, "  delivery queue: {store}");
+    }
     for route in config.routes.routes() {
         let methods: Vec<_> = route.methods.iter().map(|m| m.as_str()).collect();
         let verification = match &route.verification {
@@ -158,10 +175,15 @@ fn routes(config: &Config) -> String {
             Verification::Unsigned => "UNSIGNED".to_owned(),
         };
         let dedup = if route.dedup.enabled { "dedup" } else { "no dedup" };
+        let delivery = match (route.delivery.mode, &route.delivery.ordering_key) {
+            (hookfence::delivery::Mode::Direct, _) => String::new(),
+            (mode, None) => format!("; delivery {}", mode.as_str()),
+            (mode, Some(key)) => format!("; delivery {} ordered by {key}", mode.as_str()),
+        };
         let upstream = &route.upstream;
         let _ = writeln!(
             out,
-            "  {:<16} {:<8} {:<36} -> http://{}{}  verify: {verification}; {dedup}",
+            "  {:<16} {:<8} {:<36} -> http://{}{}  verify: {verification}; {dedup}{delivery}",
             route.name,
             methods.join(","),
             route.pattern.as_str(),

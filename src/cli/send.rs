@@ -1,6 +1,7 @@
-//! `hookfence sign --send`: one POST over HTTP or HTTPS (rustls, Mozilla's
-//! roots), `Connection: close`, the answer printed as received. Enough to
-//! test an installation; not a general HTTP client.
+//! One request over HTTP or HTTPS (rustls, Mozilla's roots),
+//! `Connection: close`, the answer read whole: `hookfence sign --send` and
+//! `hookfence queue` (the admin API). Enough to test an installation and
+//! drive the admin API; not a general HTTP client.
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -12,6 +13,22 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 const MAX_ANSWER: u64 = 1 << 20;
 
 pub fn post(url: &str, headers: &[(String, String)], body: &[u8]) -> Result<String, String> {
+    request("POST", url, headers, body)
+}
+
+/// The status and body of an answer read whole.
+pub fn status_and_body(answer: &str) -> Result<(u16, &str), String> {
+    let status = answer
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("not an HTTP answer: {:?}", answer.lines().next().unwrap_or("")))?;
+    let body = answer.split_once("\r\n\r\n").map_or("", |(_, body)| body);
+    Ok((status, body))
+}
+
+/// Sends `method url` with `headers` and `body`; the answer as received.
+pub fn request(method: &str, url: &str, headers: &[(String, String)], body: &[u8]) -> Result<String, String> {
     let uri: http::Uri = url.parse().map_err(|e| format!("`{url}` is not a URL: {e}"))?;
     let tls = match uri.scheme_str() {
         Some("http") => false,
@@ -32,7 +49,7 @@ pub fn post(url: &str, headers: &[(String, String)], body: &[u8]) -> Result<Stri
 
     let target = uri.path_and_query().map_or("/", |pq| pq.as_str());
     let authority = uri.authority().map_or(host, |a| a.as_str());
-    let mut request = format!("POST {target} HTTP/1.1\r\nHost: {authority}\r\n");
+    let mut request = format!("{method} {target} HTTP/1.1\r\nHost: {authority}\r\n");
     for (name, value) in headers {
         request.push_str(&format!("{name}: {value}\r\n"));
     }

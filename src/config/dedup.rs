@@ -66,7 +66,9 @@ pub(super) fn build(
             if let Some(c) = &raw.capacity {
                 report.error(Some(c.span()), "dedup.capacity", "belongs to backend = \"memory\"");
             }
-            redis_target(raw, env, base, report).map_or(defaults.backend.clone(), Backend::Redis)
+            let backend_span = raw.backend.as_ref().map(Spanned::span);
+            redis_target(&raw.url, &raw.cluster, backend_span, "dedup", env, base, report)
+                .map_or(defaults.backend.clone(), Backend::Redis)
         }
     };
     let key_prefix = match &raw.key_prefix {
@@ -93,20 +95,27 @@ pub(super) fn build(
     }
 }
 
-fn redis_target(
-    raw: &RawDedup,
+/// Where a Redis-backed store lives (`url` or `cluster` of `section`),
+/// checked without connecting.
+pub(super) fn redis_target(
+    url: &Option<Spanned<String>>,
+    cluster: &Option<Spanned<Vec<Spanned<String>>>>,
+    backend_span: Option<std::ops::Range<usize>>,
+    section: &str,
     env: &dyn Fn(&str) -> Option<String>,
     base: &Path,
     report: &mut Reporter<'_>,
 ) -> Option<Target> {
-    let target = match (&raw.url, &raw.cluster) {
-        (Some(url), None) => Target::Standalone(redis_url(url, "dedup.url", env, base, report)?),
+    let url_key = format!("{section}.url");
+    let cluster_key = format!("{section}.cluster");
+    let target = match (url, cluster) {
+        (Some(url), None) => Target::Standalone(redis_url(url, &url_key, env, base, report)?),
         (None, Some(nodes)) => {
             let urls: Vec<_> = nodes
                 .get_ref()
                 .iter()
                 .enumerate()
-                .filter_map(|(i, n)| redis_url(n, &format!("dedup.cluster[{i}]"), env, base, report))
+                .filter_map(|(i, n)| redis_url(n, &format!("{cluster_key}[{i}]"), env, base, report))
                 .collect();
             if urls.len() != nodes.get_ref().len() {
                 return None;
@@ -116,30 +125,22 @@ fn redis_target(
         (Some(_), Some(nodes)) => {
             report.error(
                 Some(nodes.span()),
-                "dedup.cluster",
+                cluster_key,
                 "give either `url` (one server) or `cluster` (seed nodes)",
             );
             return None;
         }
         (None, None) => {
             report.error(
-                raw.backend.as_ref().map(Spanned::span),
-                "dedup.url",
+                backend_span,
+                url_key,
                 "missing: backend = \"redis\" needs `url` (e.g. \"redis://127.0.0.1:6379\") or `cluster`",
             );
             return None;
         }
     };
-    let span = raw
-        .url
-        .as_ref()
-        .map(Spanned::span)
-        .or(raw.cluster.as_ref().map(Spanned::span));
-    let key = if raw.url.is_some() {
-        "dedup.url"
-    } else {
-        "dedup.cluster"
-    };
+    let span = url.as_ref().map(Spanned::span).or(cluster.as_ref().map(Spanned::span));
+    let key = if url.is_some() { url_key } else { cluster_key };
     target.validate().map_err(|e| report.error(span, key, e)).ok()?;
     Some(target)
 }

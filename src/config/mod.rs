@@ -10,6 +10,7 @@
 mod dedup;
 mod error;
 mod keys;
+mod queue;
 mod raw;
 mod route;
 mod secret_ref;
@@ -28,6 +29,7 @@ pub use secret_ref::resolve as resolve_secret;
 pub use units::ByteSize;
 
 use crate::dedup::DedupSettings;
+use crate::delivery::{QueueSettings, RouteDelivery};
 use crate::routing::{PathPattern, Routable, RouteTable};
 use crate::verify::field::Field;
 use crate::verify::json_pointer::Pointer;
@@ -55,7 +57,23 @@ pub struct Config {
     pub server: Server,
     pub log: Log,
     pub dedup: DedupSettings,
+    pub queue: QueueSettings,
     pub routes: RouteTable<Route>,
+}
+
+impl Config {
+    /// The route named `name`.
+    pub fn route(&self, name: &str) -> Option<&Route> {
+        self.routes.routes().iter().find(|route| route.name == name)
+    }
+
+    /// Whether some route delivers through the queue.
+    pub fn uses_queue(&self) -> bool {
+        self.routes
+            .routes()
+            .iter()
+            .any(|route| route.delivery.mode.uses_queue())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,6 +83,8 @@ pub struct Server {
     pub tls: Option<Tls>,
     /// The admin API's address; `None` when turned off (`admin_listen = "off"`).
     pub admin_listen: Option<String>,
+    /// What the admin API's state-changing endpoints ask for, if set.
+    pub admin_token: Option<Secret>,
     pub recent_deliveries: usize,
     /// Requests handled at once; more get 503 with `Retry-After`.
     pub max_connections: usize,
@@ -153,10 +173,17 @@ pub struct Route {
     pub dedup: RouteDedup,
     pub limits: RouteLimits,
     pub sign_forwarded: Option<SignForwarded>,
+    /// Direct, queued or fallback delivery, and the queue's policy for it.
+    pub delivery: RouteDelivery,
     /// Request headers removed before forwarding (the credential, when asked).
     pub strip_headers: Vec<HeaderName>,
     /// Query parameters removed before forwarding (a query token, when asked).
     pub strip_query: Vec<String>,
+    /// Where the route's credentials are presented (headers and query
+    /// parameters), whether or not they are stripped: what the admin API
+    /// never shows.
+    pub credential_headers: Vec<HeaderName>,
+    pub credential_query: Vec<String>,
 }
 
 impl Routable for Route {
@@ -296,9 +323,10 @@ impl Config {
         let global_unsigned =
             raw.server.allow_unsigned || env(ALLOW_UNSIGNED_ENV).is_some_and(|v| v.eq_ignore_ascii_case("true"));
         let base = path.parent().unwrap_or(Path::new("."));
-        let server = build_server(&raw, base, &mut report);
+        let server = build_server(&raw, env, base, &mut report);
         let log = build_log(&raw, &mut report);
         let dedup = dedup::build(raw.dedup.as_ref(), env, base, &mut report);
+        let (queue, default_retry) = queue::build(raw.queue.as_ref(), &dedup, env, base, &mut report);
         let mut routes = Vec::with_capacity(raw.routes.len());
         for (index, route) in raw.routes.iter().enumerate() {
             let ctx = RouteContext {
@@ -307,6 +335,8 @@ impl Config {
                 env,
                 base,
                 in_flight_ttl: dedup.in_flight_ttl,
+                queue: &queue,
+                default_retry: &default_retry,
             };
             if let Some(route) = ctx.build(route, &mut report) {
                 routes.push(route);
@@ -327,6 +357,7 @@ impl Config {
                 server,
                 log,
                 dedup,
+                queue,
                 routes,
             }),
             Err(ambiguities) => {
@@ -367,7 +398,12 @@ fn deserialize(path: &Path, source: &str) -> Result<RawConfig, ConfigErrors> {
     })
 }
 
-fn build_server(raw: &RawConfig, base: &Path, report: &mut Reporter<'_>) -> Server {
+fn build_server(
+    raw: &RawConfig,
+    env: &dyn Fn(&str) -> Option<String>,
+    base: &Path,
+    report: &mut Reporter<'_>,
+) -> Server {
     let server = &raw.server;
     let addresses = |list: &Option<Spanned<raw::OneOrMany>>, key: &str, report: &mut Reporter<'_>| {
         let Some(list) = list else {
@@ -445,10 +481,16 @@ fn build_server(raw: &RawConfig, base: &Path, report: &mut Reporter<'_>) -> Serv
         Some(t) => *t.get_ref(),
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
+    let admin_token = server.admin_token.as_ref().and_then(|token| {
+        secret_ref::resolve(token.get_ref(), env, base)
+            .map_err(|e| report.error(Some(token.span()), "server.admin_token", e))
+            .ok()
+    });
     Server {
         listen,
         tls,
         admin_listen,
+        admin_token,
         recent_deliveries,
         max_connections,
         max_in_flight_body,

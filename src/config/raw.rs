@@ -20,6 +20,7 @@ use crate::verify::timestamp::TimestampFormat;
 pub struct RawConfig {
     pub server: RawServer,
     pub dedup: Option<RawDedup>,
+    pub queue: Option<RawQueue>,
     #[serde(default)]
     pub log: RawLog,
     #[serde(default)]
@@ -35,8 +36,11 @@ pub struct RawServer {
     pub tls_listen: Option<Spanned<OneOrMany>>,
     pub tls_cert: Option<Spanned<String>>,
     pub tls_key: Option<Spanned<String>>,
-    /// The admin API (`/metrics`, `/healthz`, `/readyz`, `/deliveries`).
+    /// The admin API (`/metrics`, `/healthz`, `/readyz`, `/deliveries`, `/queue`).
     pub admin_listen: Option<Spanned<String>>,
+    /// The token the admin API's state-changing endpoints ask for
+    /// (`env:NAME` or `file:/path`).
+    pub admin_token: Option<Spanned<String>>,
     /// Deliveries kept per route for `/deliveries`.
     pub recent_deliveries: Option<Spanned<usize>>,
     /// Requests handled at once; more get 503.
@@ -86,6 +90,50 @@ pub struct RawDedup {
 pub enum DedupBackend {
     Memory,
     Redis,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawQueue {
+    pub backend: Option<Spanned<QueueBackendKind>>,
+    /// Embedded backend: the directory of its file (relative: to the config).
+    pub data_dir: Option<Spanned<String>>,
+    /// Redis backend: `redis://` / `rediss://` URL or an `env:` / `file:`
+    /// reference; default: the `[dedup]` one, when dedup uses Redis.
+    pub url: Option<Spanned<String>>,
+    pub cluster: Option<Spanned<Vec<Spanned<String>>>>,
+    pub key_prefix: Option<Spanned<String>>,
+    /// Per route: bytes of requests held (waiting and dead).
+    pub max_bytes: Option<Spanned<ByteSize>>,
+    /// Per route: deliveries held (waiting and dead).
+    pub max_deliveries: Option<Spanned<u64>>,
+    /// Per route and replica: attempts made at once.
+    pub workers: Option<Spanned<usize>>,
+    /// Redis: when a silent replica's claims are taken over.
+    pub claim_timeout: Option<Spanned<HumanDuration>>,
+    pub dead_letter_ttl: Option<Spanned<HumanDuration>>,
+    pub command_timeout: Option<Spanned<HumanDuration>>,
+    /// The retry policy of every queued route, unless it has its own.
+    pub retry: Option<Spanned<RawRetry>>,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum QueueBackendKind {
+    Embedded,
+    Redis,
+}
+
+/// When to try a queued delivery again, and when to give up.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRetry {
+    pub base: Option<Spanned<HumanDuration>>,
+    pub cap: Option<Spanned<HumanDuration>>,
+    pub max_attempts: Option<Spanned<u32>>,
+    pub max_age: Option<Spanned<HumanDuration>>,
+    /// Statuses below 500 that are tried again (others are dead letters).
+    pub retry_statuses: Option<Spanned<Vec<u16>>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -171,6 +219,14 @@ pub struct RawRoute {
     /// query parameter) before forwarding, so the backend never sees it.
     #[serde(default)]
     pub strip_credential: bool,
+    /// `direct` (default), `queued` or `fallback`.
+    pub delivery: Option<Spanned<crate::delivery::Mode>>,
+    /// The status a queued delivery is answered with (default 202).
+    pub queued_status: Option<Spanned<u16>>,
+    /// Deliveries with the same value are delivered in order, one at a time.
+    pub ordering_key: Option<Spanned<String>>,
+    /// This route's retry policy (else `[queue.retry]`, else the defaults).
+    pub retry: Option<Spanned<RawRetry>>,
 }
 
 /// A custom scheme: a signature (HMAC or Ed25519) in a header, or a token.

@@ -8,11 +8,13 @@ use http::{Method, Uri};
 use toml::Spanned;
 
 use super::error::Reporter;
+use super::queue::{self, RouteQueueContext};
 use super::raw::{self, RawRoute};
 use super::{
     secret_ref, BranchPattern, DeliveryFields, Filter, Route, RouteDedup, RouteLimits, SignForwarded, Upstream,
     Verification, DEFAULT_BODY_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_BODY, DEFAULT_UPSTREAM_TIMEOUT,
 };
+use crate::delivery::{QueueSettings, RetryPolicy};
 use crate::routing::PathPattern;
 use crate::verify::algorithm::Algorithm;
 use crate::verify::encoding::Encoding;
@@ -33,6 +35,9 @@ pub(super) struct RouteContext<'a> {
     pub base: &'a Path,
     /// `[dedup] in_flight_ttl`: a claim must outlive the forward it covers.
     pub in_flight_ttl: std::time::Duration,
+    pub queue: &'a QueueSettings,
+    /// `[queue.retry]`, or the defaults.
+    pub default_retry: &'a RetryPolicy,
 }
 
 impl RouteContext<'_> {
@@ -72,8 +77,25 @@ impl RouteContext<'_> {
                 .or_else(|| provider.and_then(|p| p.event).and_then(|f| Field::parse(f).ok())),
         };
         let filter = self.filter(raw, provider.and_then(|p| p.ping_event), fields.event.is_some(), report);
+        let limits = RouteLimits {
+            max_body: raw.max_body.map_or(DEFAULT_MAX_BODY, |b| b.0),
+            body_timeout: raw.body_timeout.map_or(DEFAULT_BODY_TIMEOUT, |d| d.0),
+            connect_timeout: raw.connect_timeout.map_or(DEFAULT_CONNECT_TIMEOUT, |d| d.0),
+            upstream_timeout: raw.upstream_timeout.map_or(DEFAULT_UPSTREAM_TIMEOUT, |d| d.0),
+        };
+        let delivery = queue::route_delivery(
+            raw,
+            &RouteQueueContext {
+                key: &|field| self.key(field),
+                queue: self.queue,
+                default_retry: self.default_retry,
+            },
+            limits.max_body,
+            limits.connect_timeout + limits.upstream_timeout * 2,
+            report,
+        );
         let mut body_fields: Vec<Pointer> = Vec::new();
-        for pointer in [&fields.delivery_id, &fields.event]
+        for pointer in [&fields.delivery_id, &fields.event, &delivery.ordering_key]
             .into_iter()
             .flatten()
             .chain(filter.body_field())
@@ -83,17 +105,15 @@ impl RouteContext<'_> {
                 body_fields.push(pointer.clone());
             }
         }
-        let limits = RouteLimits {
-            max_body: raw.max_body.map_or(DEFAULT_MAX_BODY, |b| b.0),
-            body_timeout: raw.body_timeout.map_or(DEFAULT_BODY_TIMEOUT, |d| d.0),
-            connect_timeout: raw.connect_timeout.map_or(DEFAULT_CONNECT_TIMEOUT, |d| d.0),
-            upstream_timeout: raw.upstream_timeout.map_or(DEFAULT_UPSTREAM_TIMEOUT, |d| d.0),
-        };
         let dedup = self.dedup(raw, fields.delivery_id.is_some(), &limits, report);
         let sign_forwarded = raw.sign_forwarded.as_ref().and_then(|s| self.sign_forwarded(s, report));
+        let credentials = match built.as_ref().map(|b| &b.verification) {
+            Some(Verification::Verified { verifier, .. }) => credential_locations(verifier.schemes()),
+            _ => Default::default(),
+        };
         let (strip_headers, strip_query) = match (&built, raw.strip_credential) {
             (Some(b), true) => match &b.verification {
-                Verification::Verified { verifier, .. } => credential_locations(verifier.schemes()),
+                Verification::Verified { .. } => credentials.clone(),
                 Verification::Unsigned => {
                     report.error(
                         None,
@@ -122,8 +142,11 @@ impl RouteContext<'_> {
             dedup,
             limits,
             sign_forwarded,
+            delivery,
             strip_headers,
             strip_query,
+            credential_headers: credentials.0,
+            credential_query: credentials.1,
         })
     }
 

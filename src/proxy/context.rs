@@ -35,8 +35,11 @@ pub struct DeliveryContext<'l> {
     pub upstream_duration: Option<Duration>,
     /// What deduplication did, when it did not simply claim and settle.
     pub dedup: Option<&'static str>,
-    /// The id the delivery got in the queue, when it was queued.
+    /// The id the delivery got in the queue, when it was queued (or, on a
+    /// fallback route, might be).
     pub queue_id: Option<String>,
+    /// The value of the route's ordering key, if it has one.
+    pub ordering_key: Option<String>,
 }
 
 impl<'l> DeliveryContext<'l> {
@@ -56,6 +59,7 @@ impl<'l> DeliveryContext<'l> {
             upstream_duration: None,
             dedup: None,
             queue_id: None,
+            ordering_key: None,
         }
     }
 

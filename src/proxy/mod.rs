@@ -17,6 +17,7 @@ mod body;
 mod claim;
 mod client;
 mod context;
+mod deliver;
 mod headers;
 mod relay;
 
@@ -25,7 +26,6 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use async_trait::async_trait;
-use bytes::Bytes;
 use http::Method;
 use pingora::apps::ServerApp;
 use pingora::protocols::Stream;
@@ -39,14 +39,12 @@ use crate::http1::{HeadError, RequestHead, Version};
 use crate::outcome::Outcome;
 use crate::routing::RouteMatch;
 use crate::state::{Live, Shared};
-use crate::upstream::{self, FailureKind, UpstreamPool};
+use crate::upstream::{self, UpstreamPool};
 use crate::verify::field::FieldReader;
 use crate::verify::Presented;
 use body::BodyError;
-use claim::Claim;
 use client::{Arrival, Client};
 use context::DeliveryContext;
-use relay::RelayError;
 
 /// The pingora application serving the public listener(s).
 pub struct HookfenceApp {
@@ -265,81 +263,11 @@ impl HookfenceApp {
         let fields = FieldReader::new(exchange.head.headers(), &body, &route.body_fields);
         ctx.read_fields(&fields);
         filter(route, &fields, ctx)?;
+        if let Some(key) = &route.delivery.ordering_key {
+            ctx.ordering_key = fields.get(key);
+        }
         let claim = claim::claim(&self.shared.dedup, ctx).await?;
-        Ok(self.deliver_direct(exchange, route, body, ctx, claim).await)
-    }
-
-    /// Forwards the delivery now; the sender gets the upstream's answer.
-    async fn deliver_direct(
-        &self,
-        exchange: &mut Exchange<'_>,
-        route: &Route,
-        body: Bytes,
-        ctx: &mut DeliveryContext<'_>,
-        claim: Option<Claim<'_>>,
-    ) -> Ending {
-        let forwarding = Instant::now();
-        let head = &exchange.head;
-        let request = headers::upstream_request(head, route, body, exchange.client.ip);
-        let signature = route.sign_forwarded.as_ref().map(|s| s.header_line(&request.body));
-        let extra: Vec<(&[u8], &[u8])> = signature.iter().map(|(n, v)| (&n[..], &v[..])).collect();
-        let response = upstream::send(&self.pool, &route.upstream, &route.limits, &request, &extra).await;
-        if let Some(claim) = claim {
-            let delivered = response.as_ref().is_ok_and(|r| (200..300).contains(&r.status()));
-            claim.settle(delivered, ctx).await;
-        }
-        let relayed = match response {
-            Ok(response) => {
-                relay::relay(
-                    response,
-                    &self.pool,
-                    exchange.client,
-                    &exchange.head,
-                    exchange.persistent,
-                )
-                .await
-            }
-            Err(e) => {
-                ctx.upstream_duration = Some(forwarding.elapsed());
-                ctx.reason = Some(e.reason);
-                let early = match e.kind {
-                    FailureKind::Timeout => EarlyAnswer::error(Outcome::UpstreamTimeout, "upstream timed out"),
-                    FailureKind::Unreachable => EarlyAnswer::error(Outcome::UpstreamError, "upstream unavailable"),
-                };
-                return exchange.answer(early).await;
-            }
-        };
-        ctx.upstream_duration = Some(forwarding.elapsed());
-        match relayed {
-            Ok(relayed) => {
-                ctx.upstream_status = Some(relayed.status);
-                if !relayed.complete {
-                    ctx.reason = Some("the answer broke off before it was relayed whole".into());
-                }
-                Ending {
-                    outcome: Outcome::Forwarded,
-                    status: relayed.status,
-                    persists: relayed.complete && relayed.persists,
-                    unread_body: false,
-                }
-            }
-            Err(RelayError::Unrelayable(reason)) => {
-                ctx.reason = Some(reason);
-                exchange
-                    .answer(EarlyAnswer::error(Outcome::UpstreamError, "upstream unavailable"))
-                    .await
-            }
-            Err(RelayError::Client { status, error }) => {
-                ctx.upstream_status = Some(status);
-                ctx.reason = Some(format!("the client did not take the answer: {error}"));
-                Ending {
-                    outcome: Outcome::Forwarded,
-                    status,
-                    persists: false,
-                    unread_body: false,
-                }
-            }
-        }
+        Ok(self.deliver(exchange, route, body, ctx, claim).await)
     }
 }
 

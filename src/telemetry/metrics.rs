@@ -18,6 +18,7 @@ use prometheus::{
     TextEncoder,
 };
 
+use super::queue_metrics::QueueMetrics;
 use crate::dedup::StoreObserver;
 use crate::outcome::Outcome;
 
@@ -39,6 +40,8 @@ pub struct Metrics {
     dedup_evictions: IntCounter,
     reloads: IntCounterVec,
     in_flight_body_bytes: IntGauge,
+    /// The delivery queue's series.
+    pub queue: QueueMetrics,
 }
 
 /// Handles for one route, resolved once.
@@ -57,7 +60,7 @@ pub enum ReloadResult {
     Failure,
 }
 
-fn registered<C: prometheus::core::Collector + Clone + 'static>(registry: &Registry, collector: C) -> C {
+pub(super) fn registered<C: prometheus::core::Collector + Clone + 'static>(registry: &Registry, collector: C) -> C {
     // Names are static and distinct, so registration cannot collide; if it
     // ever did, the metric would simply be missing from the scrape.
     let _ = registry.register(Box::new(collector.clone()));
@@ -161,6 +164,7 @@ impl Metrics {
                 )
                 .expect("valid gauge"),
             ),
+            queue: QueueMetrics::new(&registry),
             registry,
         };
         let build_info = registered(

@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod logging;
 pub mod metrics;
+pub mod queue_metrics;
 pub mod recent;
 
 pub use audit::AuditRecord;

@@ -156,7 +156,7 @@ pub async fn send(
         let (stream, reused) = pool
             .checkout(address, limits.connect_timeout)
             .await
-            .map_err(connect_error)?;
+            .map_err(|e| connect_error(&e, address))?;
         // One deadline for the upstream to take the request and answer it.
         let exchanged = within(timeout, exchange(stream, &head, &request.body, request.is_head()))
             .await
@@ -339,12 +339,17 @@ impl Response {
     }
 }
 
-fn connect_error(e: Box<pingora::Error>) -> ForwardError {
+/// A failed connect, described by what went wrong at the bottom (`Connection
+/// refused (os error 111)`), not by pingora's chain of contexts.
+fn connect_error(e: &pingora::Error, address: SocketAddr) -> ForwardError {
     let kind = match e.etype() {
         ErrorType::ConnectTimedout => FailureKind::Timeout,
         _ => FailureKind::Unreachable,
     };
-    ForwardError::before_sending(kind, e.to_string())
+    let cause = e.root_cause().to_string();
+    let cause = cause.trim();
+    let cause = if cause.is_empty() { e.reason_str() } else { cause };
+    ForwardError::before_sending(kind, format!("cannot connect to {address}: {cause}"))
 }
 
 /// The upstream's address: an IP literal as it is; a name through the

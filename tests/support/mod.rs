@@ -135,6 +135,8 @@ pub enum Behaviour {
     Raw(&'static [u8]),
     /// Like `Raw`, but then holds the connection open without a word.
     RawThenHang(&'static [u8]),
+    /// The status to a request whose body contains the bytes, else 200.
+    StatusIfBodyHas(&'static [u8], u16),
 }
 
 struct UpstreamState {
@@ -151,7 +153,13 @@ pub struct Upstream {
 
 impl Upstream {
     pub fn start(behaviour: Behaviour) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind upstream");
+        Self::start_at("127.0.0.1:0".parse().unwrap(), behaviour)
+    }
+
+    /// An upstream on a chosen address: one that was down comes up where
+    /// hookfence expects it.
+    pub fn start_at(addr: SocketAddr, behaviour: Behaviour) -> Self {
+        let listener = TcpListener::bind(addr).expect("bind upstream");
         let addr = listener.local_addr().expect("upstream addr");
         let state = Arc::new(Mutex::new(UpstreamState {
             connections: 0,
@@ -191,7 +199,12 @@ impl Upstream {
     /// Waits (bounded) until `n` requests were recorded; the upstream records
     /// a request before answering, so after a 2xx this returns at once.
     pub fn wait_for_requests(&self, n: usize) -> Vec<Recorded> {
-        let deadline = Instant::now() + IO_TIMEOUT;
+        self.wait_for_requests_within(n, IO_TIMEOUT)
+    }
+
+    /// [`Upstream::wait_for_requests`] with a deadline of its own.
+    pub fn wait_for_requests_within(&self, n: usize, within: Duration) -> Vec<Recorded> {
+        let deadline = Instant::now() + within;
         loop {
             let requests = self.requests();
             if requests.len() >= n || Instant::now() > deadline {
@@ -206,6 +219,7 @@ fn serve_connection(stream: TcpStream, state: Arc<Mutex<UpstreamState>>) {
     let mut writer = stream.try_clone().expect("clone upstream stream");
     let mut reader = BufReader::new(stream);
     while let Some(request) = read_request(&mut reader) {
+        let body = request.body.clone();
         let behaviour = {
             let mut state = state.lock().unwrap();
             state.requests.push(request);
@@ -213,6 +227,11 @@ fn serve_connection(stream: TcpStream, state: Arc<Mutex<UpstreamState>>) {
         };
         let status = match behaviour {
             Behaviour::Respond(status) => Some(status),
+            Behaviour::StatusIfBodyHas(needle, status) => Some(if body.windows(needle.len()).any(|w| w == needle) {
+                status
+            } else {
+                200
+            }),
             Behaviour::Slow(status, pause) => {
                 thread::sleep(pause);
                 Some(status)
@@ -460,6 +479,7 @@ pub struct Hookfence {
     pub admin: SocketAddr,
     log: PathBuf,
     config: PathBuf,
+    env: Vec<(String, String)>,
     dir: tempfile::TempDir,
 }
 
@@ -483,27 +503,47 @@ impl Hookfence {
         )
         .expect("write config");
         let log = dir.path().join("hookfence.log");
-        let log_file = std::fs::File::create(&log).expect("create log");
-        let child = Command::new(env!("CARGO_BIN_EXE_hookfence"))
-            .arg("run")
-            .arg("--config")
-            .arg(&config)
-            .envs(env.iter().copied())
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(log_file)
-            .spawn()
-            .expect("spawn hookfence");
+        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let child = spawn(&config, &log, &env);
         let mut hookfence = Self {
             child,
             addr,
             admin,
             log,
             config,
+            env,
             dir,
         };
         hookfence.wait_until_listening();
         hookfence
+    }
+
+    /// Kills the process at once (SIGKILL: nothing is flushed, nothing
+    /// finishes), as a crash or the OOM killer would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the process again on the same config, ports and directory
+    /// (its log continues in the same file).
+    pub fn restart(&mut self) {
+        self.kill();
+        self.child = spawn(&self.config, &self.log, &self.env);
+        self.wait_until_listening();
+    }
+
+    /// A request to the admin API: `method target`, with a bearer token if given.
+    pub fn admin_request(&self, method: &str, target: &str, token: Option<&str>) -> Response {
+        let authorization = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+        Client::connect(self.admin)
+            .send(
+                format!(
+                    "{method} {target} HTTP/1.1\r\nHost: admin\r\n{authorization}Content-Length: 0\r\nConnection: close\r\n\r\n"
+                )
+                .as_bytes(),
+            )
+            .response()
     }
 
     fn wait_until_listening(&mut self) {
@@ -609,6 +649,25 @@ impl Drop for Hookfence {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// `hookfence run` on `config`, logging to `log` (appended).
+fn spawn(config: &std::path::Path, log: &std::path::Path, env: &[(String, String)]) -> Child {
+    let log_file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .expect("open log");
+    Command::new(env!("CARGO_BIN_EXE_hookfence"))
+        .arg("run")
+        .arg("--config")
+        .arg(config)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(log_file)
+        .spawn()
+        .expect("spawn hookfence")
 }
 
 /// A `VmRSS:` / `VmHWM:` line of /proc/PID/status, in KiB.

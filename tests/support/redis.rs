@@ -18,6 +18,8 @@ pub struct RedisServer {
     child: Option<Child>,
     dir: tempfile::TempDir,
     cluster: bool,
+    /// Append-only file, fsynced on every write (`appendfsync always`).
+    aof: bool,
 }
 
 impl RedisServer {
@@ -26,12 +28,27 @@ impl RedisServer {
         Self::start_on(free_port(), false)
     }
 
+    /// A standalone server that keeps every write in its append-only file,
+    /// fsynced before it answers: what the delivery queue asks of Redis.
+    pub fn start_durable() -> Self {
+        let mut server = Self {
+            port: free_port(),
+            child: None,
+            dir: tempfile::tempdir().expect("tempdir"),
+            cluster: false,
+            aof: true,
+        };
+        server.restart();
+        server
+    }
+
     fn start_on(port: u16, cluster: bool) -> Self {
         let mut server = Self {
             port,
             child: None,
             dir: tempfile::tempdir().expect("tempdir"),
             cluster,
+            aof: false,
         };
         server.restart();
         server
@@ -49,14 +66,20 @@ impl RedisServer {
         }
     }
 
-    /// (Re)starts the server on the same port, with an empty dataset.
+    /// (Re)starts the server on the same port: with an empty dataset, or
+    /// with what its append-only file kept.
     pub fn restart(&mut self) {
         self.kill();
         let mut command = Command::new("redis-server");
         command
             .current_dir(self.dir.path())
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
+            .args(["--save", "", "--protected-mode", "no"])
+            .args(if self.aof {
+                ["--appendonly", "yes", "--appendfsync", "always"]
+            } else {
+                ["--appendonly", "no", "--appendfsync", "everysec"]
+            })
             .args(["--enable-debug-command", "local"])
             .stdout(Stdio::null())
             .stderr(Stdio::null());

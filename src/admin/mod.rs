@@ -2,10 +2,20 @@
 //!
 //! - `GET /metrics`: Prometheus text format;
 //! - `GET /healthz`: the process is alive;
-//! - `GET /readyz`: config loaded, public listeners accepting, and the dedup
-//!   store answering when some route fails closed without it;
+//! - `GET /readyz`: config loaded, public listeners accepting, the dedup
+//!   store answering when some route fails closed without it, and the
+//!   delivery queue answering when some route uses it;
 //! - `GET /deliveries?route=NAME[&limit=N]`: the route's recent deliveries,
-//!   newest first (the audit records; no body, no secret).
+//!   newest first (the audit records; no body, no secret);
+//! - `/queue…`: the delivery queue, read and operated ([`queue`]).
+//!
+//! Endpoints that change state (`POST`, `DELETE`) need
+//! `Authorization: Bearer <server.admin_token>` when a token is set, and are
+//! refused outright without one unless the listener is on loopback. The
+//! token travels in a header, never a cookie: a page elsewhere cannot make
+//! a browser act with it.
+
+mod queue;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
@@ -39,19 +49,24 @@ impl AdminApp {
     }
 }
 
-struct Answer {
+/// What the admin API answers.
+pub(crate) struct Reply {
     status: u16,
     content_type: &'static str,
     body: String,
 }
 
-impl Answer {
-    fn json(status: u16, value: serde_json::Value) -> Self {
+impl Reply {
+    pub(crate) fn json(status: u16, value: serde_json::Value) -> Self {
         Self {
             status,
             content_type: JSON,
             body: value.to_string(),
         }
+    }
+
+    pub(crate) fn error(status: u16, message: impl std::fmt::Display) -> Self {
+        Self::json(status, json!({ "error": message.to_string() }))
     }
 }
 
@@ -66,8 +81,8 @@ impl HttpServerApp for AdminApp {
             Ok(Ok(true)) => {}
             _ => return None,
         }
-        let answer = self.answer(&session).await;
-        let written = write(&mut session, answer).await.is_ok();
+        let reply = self.reply(&session).await;
+        let written = write(&mut session, reply).await.is_ok();
         if !written {
             return None;
         }
@@ -80,33 +95,69 @@ impl HttpServerApp for AdminApp {
 }
 
 impl AdminApp {
-    async fn answer(&self, session: &ServerSession) -> Answer {
+    async fn reply(&self, session: &ServerSession) -> Reply {
         let header = session.req_header();
+        let path = header.uri.path();
+        let query = header.uri.query().unwrap_or("");
         if header.method != Method::GET {
-            return Answer::json(405, json!({ "error": "method not allowed" }));
+            if let Err(refusal) = self.authorize(header) {
+                return refusal;
+            }
+            return match queue::change(&self.shared, &header.method, path).await {
+                Some(reply) => reply,
+                None => Reply::error(405, "method not allowed"),
+            };
         }
-        match header.uri.path() {
-            "/metrics" => Answer {
+        match path {
+            "/metrics" => Reply {
                 status: 200,
                 content_type: PROMETHEUS_TEXT,
-                body: self.metrics(),
+                body: self.metrics().await,
             },
-            "/healthz" => Answer::json(200, json!({ "status": "alive" })),
+            "/healthz" => Reply::json(200, json!({ "status": "alive" })),
             "/readyz" => self.readiness().await,
-            "/deliveries" => self.deliveries(header.uri.query().unwrap_or("")),
-            _ => Answer::json(
+            "/deliveries" => self.deliveries(query),
+            _ if path == "/queue" || path.starts_with("/queue/") => queue::read(&self.shared, path, query).await,
+            _ => Reply::error(
                 404,
-                json!({ "error": "not found; try /metrics, /healthz, /readyz or /deliveries?route=NAME" }),
+                "not found; try /metrics, /healthz, /readyz, /deliveries?route=NAME or /queue",
             ),
         }
     }
 
-    fn metrics(&self) -> String {
+    /// Whether a state-changing request may go ahead.
+    fn authorize(&self, header: &pingora::http::RequestHeader) -> Result<(), Reply> {
+        let live = self.shared.live();
+        let server = &live.config.server;
+        match &server.admin_token {
+            Some(token) => {
+                let presented = header
+                    .headers
+                    .get(http::header::AUTHORIZATION)
+                    .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "));
+                match presented {
+                    Some(presented) if token.token_matches(presented.trim_ascii()) => Ok(()),
+                    _ => Err(Reply::error(
+                        401,
+                        "this endpoint changes state: send Authorization: Bearer <server.admin_token>",
+                    )),
+                }
+            }
+            None if server.admin_listen.as_deref().is_some_and(on_loopback) => Ok(()),
+            None => Err(Reply::error(
+                403,
+                "endpoints that change state need server.admin_token when the admin API is not on loopback",
+            )),
+        }
+    }
+
+    async fn metrics(&self) -> String {
         self.shared.metrics.sync_evictions(self.shared.dedup.evictions());
+        queue::refresh_gauges(&self.shared).await;
         self.shared.metrics.render()
     }
 
-    async fn readiness(&self) -> Answer {
+    async fn readiness(&self) -> Reply {
         let live = self.shared.live();
         let server = &live.config.server;
         let tls_listen = server.tls.iter().flat_map(|t| t.listen.iter());
@@ -125,7 +176,18 @@ impl AdminApp {
         } else {
             None
         };
-        let ready = listeners.iter().all(|(_, up)| *up) && store.as_ref().is_none_or(Result::is_ok);
+        let queue = if live.config.uses_queue() {
+            let reachable = match self.shared.queue.store() {
+                Ok(store) => store.ping().await.map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            Some(reachable)
+        } else {
+            None
+        };
+        let ready = listeners.iter().all(|(_, up)| *up)
+            && store.as_ref().is_none_or(Result::is_ok)
+            && queue.as_ref().is_none_or(Result::is_ok);
         let body = json!({
             "ready": ready,
             "config": live.config.source.display().to_string(),
@@ -135,11 +197,16 @@ impl AdminApp {
                 Some(Ok(())) => json!("reachable"),
                 Some(Err(e)) => json!(format!("unreachable: {e}")),
             },
+            "queue": match &queue {
+                None => json!("not used"),
+                Some(Ok(())) => json!("reachable"),
+                Some(Err(e)) => json!(format!("unreachable: {e}")),
+            },
         });
-        Answer::json(if ready { 200 } else { 503 }, body)
+        Reply::json(if ready { 200 } else { 503 }, body)
     }
 
-    fn deliveries(&self, query: &str) -> Answer {
+    fn deliveries(&self, query: &str) -> Reply {
         let mut route = None;
         let mut limit = usize::MAX;
         for (key, value) in form_urlencoded::parse(query.as_bytes()) {
@@ -147,7 +214,7 @@ impl AdminApp {
                 "route" => route = Some(value.into_owned()),
                 "limit" => match value.parse() {
                     Ok(n) => limit = n,
-                    Err(_) => return Answer::json(400, json!({ "error": "limit must be a number" })),
+                    Err(_) => return Reply::json(400, json!({ "error": "limit must be a number" })),
                 },
                 _ => {}
             }
@@ -155,14 +222,14 @@ impl AdminApp {
         let live = self.shared.live();
         let known: Vec<&str> = live.config.routes.routes().iter().map(|r| r.name.as_str()).collect();
         let Some(route) = route else {
-            return Answer::json(400, json!({ "error": "give ?route=NAME", "routes": known }));
+            return Reply::json(400, json!({ "error": "give ?route=NAME", "routes": known }));
         };
         match self.shared.recent.list(&route) {
             Some(mut deliveries) if known.contains(&route.as_str()) => {
                 deliveries.truncate(limit);
-                Answer::json(200, json!({ "route": route, "deliveries": deliveries }))
+                Reply::json(200, json!({ "route": route, "deliveries": deliveries }))
             }
-            _ => Answer::json(
+            _ => Reply::json(
                 404,
                 json!({ "error": format!("no route named `{route}`"), "routes": known }),
             ),
@@ -187,10 +254,18 @@ async fn accepts(address: &str) -> bool {
     )
 }
 
-async fn write(session: &mut ServerSession, answer: Answer) -> pingora::Result<()> {
-    let body = Bytes::from(answer.body);
-    let mut response = ResponseHeader::build(answer.status, Some(2))?;
-    response.insert_header(CONTENT_TYPE, answer.content_type)?;
+/// Whether an admin listener address is on loopback.
+fn on_loopback(address: &str) -> bool {
+    address.parse::<SocketAddr>().is_ok_and(|a| a.ip().is_loopback())
+}
+
+async fn write(session: &mut ServerSession, reply: Reply) -> pingora::Result<()> {
+    let body = Bytes::from(reply.body);
+    let mut response = ResponseHeader::build(reply.status, Some(3))?;
+    response.insert_header(CONTENT_TYPE, reply.content_type)?;
+    if reply.status == 401 {
+        response.insert_header(http::header::WWW_AUTHENTICATE, "Bearer")?;
+    }
     response.insert_header(CONTENT_LENGTH, body.len())?;
     session.write_response_header(Box::new(response)).await?;
     session.write_response_body(body, true).await?;
