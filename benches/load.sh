@@ -11,6 +11,11 @@
 #   github     wrk -> hookfence verifying GitHub signatures, no dedup
 #   memory     the same, deduplicating in memory
 #   redis      the same, deduplicating in a local redis-server
+#   queued     the github route with delivery = "queued" on the embedded
+#              store (fsync on): the sender is answered once the delivery is
+#              on disk; workers forward it. Also printed: how many deliveries
+#              reached the upstream during the run, the backlog at its end
+#              and how long the workers took to drain it.
 # at 7 KiB and 64 KiB bodies, 32 connections; requests/s, p50, p99, CPU time
 # per request of the proxy under test (user and system apart) and of the
 # upstream, the machine's idle time per request, and the proxy's peak RSS.
@@ -22,6 +27,7 @@
 # with a 64 MiB one, and the memory of 1000 idle connections.
 #
 # Usage: benches/load.sh [seconds per run, default 10]
+#   SCENARIOS="github queued" SIZES=7168 SKIP_MEMORY=1 benches/load.sh 10   # a subset
 # Needs: wrk, nginx, redis-server, openssl (installed if missing, as root),
 # and a release build (made if missing). Prints a Markdown table.
 set -euo pipefail
@@ -32,6 +38,9 @@ source benches/load/lib.sh
 DURATION=${1:-10}
 CONNECTIONS=32
 THREADS=2
+SCENARIOS=${SCENARIOS:-direct nginx floor unsigned github memory redis queued}
+SIZES=${SIZES:-7168 65536}
+wanted() { [[ " $SCENARIOS " == *" $1 "* ]]; }
 
 ensure_packages "${BUILD_PACKAGES[@]}" wrk nginx-light redis-server openssl
 ensure_rust
@@ -90,7 +99,13 @@ $2" "$3"
   PIDS+=($!)
   HF_PID=$!
   HF_PORT=$port
+  HF_ADMIN=$admin
   wait_port "$port"
+}
+
+# A sample of hookfence's metrics (0 when absent).
+metric() { # series
+  curl -s "http://127.0.0.1:$HF_ADMIN/metrics" | awk -v s="$1" '$1 == s { print $2; found = 1 } END { if (!found) print 0 }'
 }
 
 # Prints wrk's RESULT line with, per request, the CPU time of the proxy
@@ -134,13 +149,19 @@ secrets = ["env:GH"]'
 
 echo "| body | target | requests/s | p50 ms | p99 ms | non-200 | proxy CPU µs/request (user + system) | upstream CPU µs/request | idle µs/request | peak RSS MiB |"
 echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"
-for size in 7168 65536; do
+QUEUE_NOTES=()
+for size in $SIZES; do
   body=$(body_file $size)
   label="$((size / 1024)) KiB"
+  if wanted direct; then
   row "$label" "direct (upstream)" "—" \
     "$(run_wrk "http://127.0.0.1:$UPSTREAM_PORT/hooks/bench" "$body" $CONNECTIONS "$UPSTREAM_PID")"
+  fi
+  if wanted nginx; then
   result=$(run_wrk "http://127.0.0.1:$PROXY_PORT/hooks/bench" "$body" $CONNECTIONS "$NGINX_PROXY_PID")
   row "$label" "nginx proxy_pass" "$(peak_rss_mib "$NGINX_PROXY_PID") (all workers, cumulative)" "$result"
+  fi
+  if wanted floor; then
   FLOOR_PORT=$(free_port)
   "$FLOOR" "127.0.0.1:$FLOOR_PORT" "127.0.0.1:$UPSTREAM_PORT" "$THREADS" --verify &
   PIDS+=($!)
@@ -150,7 +171,9 @@ for size in 7168 65536; do
   rss=$(peak_rss_mib "$FLOOR_PID")
   kill "$FLOOR_PID"; wait "$FLOOR_PID" 2>/dev/null || true
   row "$label" "floor (tokio, HMAC, no checks)" "$rss" "$result"
-  for scenario in unsigned github memory redis; do
+  fi
+  for scenario in unsigned github memory redis queued; do
+    wanted $scenario || continue
     case $scenario in
       unsigned) start_hookfence $scenario "" 'verify = "none"' ;;
       github) start_hookfence $scenario "" "$GITHUB
@@ -159,13 +182,33 @@ dedup = false" ;;
       redis) start_hookfence $scenario "[dedup]
 backend = \"redis\"
 url = \"redis://127.0.0.1:$REDIS_PORT\"" "$GITHUB" ;;
+      # Answered 200 (queued_status), so that non-200 still counts errors.
+      queued) start_hookfence $scenario "[queue]
+data_dir = \"$WORK/queue-$size\"
+max_bytes = \"16GiB\"
+max_deliveries = 100000000" "$GITHUB
+dedup = false
+delivery = \"queued\"
+queued_status = 200" ;;
     esac
     result=$(run_wrk "http://127.0.0.1:$HF_PORT/hooks/bench" "$body" $CONNECTIONS "$HF_PID")
     rss=$(peak_rss_mib "$HF_PID")
+    if [ "$scenario" = queued ]; then
+      delivered=$(metric 'hookfence_queue_attempts_total{result="delivered",route="bench"}')
+      accepted=$(echo "$result" | sed 's/.*requests=\([0-9]*\).*/\1/')
+      backlog=$(metric 'hookfence_queue_deliveries{route="bench",state="pending"}')
+      drain_start=$(date +%s.%N)
+      while [ "$(metric 'hookfence_queue_deliveries{route="bench",state="pending"}')" != 0 ]; do sleep 0.2; done
+      drained=$(awk -v a="$drain_start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+      QUEUE_NOTES+=("$label queued: $accepted accepted, ${delivered%.*} reached the upstream during the ${DURATION} s run ($(awk -v d="$delivered" -v t="$DURATION" 'BEGIN { printf "%.0f", d / t }')/s), backlog ${backlog%.*} at its end, drained in $drained s")
+    fi
     kill "$HF_PID"; wait "$HF_PID" 2>/dev/null || true
     row "$label" "hookfence $scenario" "$rss" "$result"
   done
 done
+for note in "${QUEUE_NOTES[@]}"; do echo; echo "$note"; done
+
+[ -n "${SKIP_MEMORY:-}" ] && exit 0
 
 # Memory with 1000 concurrent 64 KiB deliveries (verifying GitHub signatures;
 # no dedup, whose remembered ids would grow RSS with the request count):

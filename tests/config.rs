@@ -257,7 +257,7 @@ fn check_command_on_the_shipped_example_config() {
     assert!(!ok);
     assert!(
         stderr.contains(
-            "hookfence.toml:24:12: routes[0].secrets[0]: environment variable GITHUB_WEBHOOK_SECRET is not set"
+            "hookfence.toml:32:12: routes[0].secrets[0]: environment variable GITHUB_WEBHOOK_SECRET is not set"
         ),
         "{stderr}"
     );
@@ -501,7 +501,7 @@ fn queue_options_name_file_line_and_key() {
         ),
         (
             with_queue("backend = \"redis\"\nurl = \"redis://127.0.0.1\"\nclaim_timeout = \"30s\"", queued),
-            "test.toml:15:12: routes[0].upstream_timeout: [queue] claim_timeout (30s) must exceed connect_timeout + 2 x upstream_timeout (1m 5s)",
+            "test.toml:15:12: routes[0].upstream_timeout: [queue] claim_timeout (30s) must exceed the longest attempt, connect_timeout + 3 x (connect_timeout + upstream_timeout) (1m 50s)",
         ),
         (
             with_queue("backend = \"redis\"\nurl = \"redis://127.0.0.1\"\ndata_dir = \"/var/lib/hookfence\"", queued),
@@ -518,6 +518,10 @@ fn queue_options_name_file_line_and_key() {
         (
             with_queue("dead_letter_ttl = \"0s\"", queued),
             "test.toml:2:19: queue.dead_letter_ttl: a duration must be greater than zero",
+        ),
+        (
+            route(&format!("verify = \"none\"\n{queued}")).replace("[server]\n", "[server]\nallow_unsigned = true\n"),
+            "test.toml:10:12: routes[0].delivery: an unsigned route cannot queue",
         ),
         (
             route(&format!("{gh}\n{queued}"))

@@ -20,6 +20,8 @@ use support::{
 };
 
 const SECRET: &str = "queue-secret";
+/// The admin token of the tests that set one.
+const TOKEN: Option<&str> = Some("let-me-in");
 /// Fast retries, so that tests do not wait out production backoffs.
 const FAST_RETRY: &str = r#"retry = { base = "50ms", cap = "300ms" }"#;
 
@@ -139,7 +141,12 @@ fn ids_once_drained(hookfence: &Hookfence, upstream: &Upstream) -> Vec<String> {
 }
 
 fn queue_figures(hookfence: &Hookfence) -> Value {
-    let overview = hookfence.admin_get("/queue");
+    queue_figures_with(hookfence, None)
+}
+
+/// The first route's queue figures, read with `token` if the admin API wants one.
+fn queue_figures_with(hookfence: &Hookfence, token: Option<&str>) -> Value {
+    let overview = hookfence.admin_request("GET", "/queue", token);
     assert_eq!(overview.status, 200, "{}", overview.body_str());
     overview.json()["routes"][0].clone()
 }
@@ -218,7 +225,7 @@ fn a_killed_hookfence_loses_no_acknowledged_delivery(store: &Store) {
         Store::Embedded => ("", ""),
         Store::Redis(_) => (
             "claim_timeout = \"3s\"",
-            "connect_timeout = \"300ms\"\nupstream_timeout = \"1s\"\n",
+            "connect_timeout = \"200ms\"\nupstream_timeout = \"500ms\"\n",
         ),
     };
     let mut hookfence = store.start(
@@ -269,11 +276,16 @@ fn a_refused_delivery_is_a_dead_letter_until_replayed_with_every_attempt_audited
     let body = br#"{"action":"opened"}"#;
     let id = queue_one(&hookfence, body);
     upstream.wait_for_requests(1);
-    wait_until("the dead letter", || queue_figures(&hookfence)["dead"] == 1);
+    wait_until("the dead letter", || queue_figures_with(&hookfence, TOKEN)["dead"] == 1);
     thread::sleep(Duration::from_millis(200));
     assert_eq!(upstream.requests().len(), 1, "a 400 is not retried");
 
-    let dead = hookfence.admin_get("/queue/github?state=dead").json();
+    assert_eq!(
+        hookfence.admin_get("/queue/github?state=dead").status,
+        401,
+        "with a token set, reading the queue needs it too"
+    );
+    let dead = hookfence.admin_request("GET", "/queue/github?state=dead", TOKEN).json();
     let letter = &dead["deliveries"][0];
     assert_eq!(letter["id"], id.as_str());
     assert_eq!(letter["attempts"][0]["status"], 400);
@@ -284,7 +296,7 @@ fn a_refused_delivery_is_a_dead_letter_until_replayed_with_every_attempt_audited
     assert_eq!(hookfence.admin_request("POST", &replay, None).status, 401);
     assert_eq!(hookfence.admin_request("POST", &replay, Some("guess")).status, 401);
     upstream.set_behaviour(Behaviour::Respond(200));
-    let replayed = hookfence.admin_request("POST", &replay, Some("let-me-in"));
+    let replayed = hookfence.admin_request("POST", &replay, TOKEN);
     assert_eq!(replayed.status, 200, "{}", replayed.body_str());
 
     let received = upstream.wait_for_requests(2);
@@ -293,7 +305,7 @@ fn a_refused_delivery_is_a_dead_letter_until_replayed_with_every_attempt_audited
     assert_eq!(received[1].header_str("x-hookfence-delivery"), Some(id.as_str()));
     assert_eq!(received[1].header_str("x-hookfence-attempt"), Some("2"));
     wait_until("the queue to empty", || {
-        let figures = queue_figures(&hookfence);
+        let figures = queue_figures_with(&hookfence, TOKEN);
         figures["dead"] == 0 && figures["pending"] == 0
     });
 
@@ -329,13 +341,15 @@ fn a_refused_delivery_is_a_dead_letter_until_replayed_with_every_attempt_audited
     // A second dead letter, discarded instead.
     upstream.set_behaviour(Behaviour::Respond(422));
     let doomed = queue_one(&hookfence, br#"{"action":"closed"}"#);
-    wait_until("the second dead letter", || queue_figures(&hookfence)["dead"] == 1);
-    let discarded = hookfence.admin_request("DELETE", &format!("/queue/github/{doomed}"), Some("let-me-in"));
+    wait_until("the second dead letter", || {
+        queue_figures_with(&hookfence, TOKEN)["dead"] == 1
+    });
+    let discarded = hookfence.admin_request("DELETE", &format!("/queue/github/{doomed}"), TOKEN);
     assert_eq!(discarded.status, 200, "{}", discarded.body_str());
-    assert_eq!(queue_figures(&hookfence)["dead"], 0);
+    assert_eq!(queue_figures_with(&hookfence, TOKEN)["dead"], 0);
     assert_eq!(
         hookfence
-            .admin_request("DELETE", &format!("/queue/github/{doomed}"), Some("let-me-in"))
+            .admin_request("DELETE", &format!("/queue/github/{doomed}"), TOKEN)
             .status,
         404
     );
@@ -514,6 +528,28 @@ fn a_fallback_route_forwards_while_it_can_and_queues_when_it_cannot(store: &Stor
     let refused = deliver_github(hookfence.addr, "/hooks/github", SECRET, &support::fresh_id("fb"), b"{}");
     assert_eq!(refused.status, 404);
     assert_eq!(queue_figures(&hookfence)["pending"], 0);
+
+    // The direct attempt's Retry-After holds for the queued delivery too.
+    upstream.set_behaviour(Behaviour::Raw(
+        b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 2\r\nContent-Length: 0\r\n\r\n",
+    ));
+    let seen = upstream.requests().len();
+    let id = queued_id(&deliver_github(
+        hookfence.addr,
+        "/hooks/github",
+        SECRET,
+        &support::fresh_id("fb"),
+        b"{}",
+    ));
+    let asked_at = std::time::Instant::now();
+    upstream.set_behaviour(Behaviour::Respond(200));
+    let received = upstream.wait_for_requests(seen + 2);
+    let waited = asked_at.elapsed();
+    assert_eq!(received[seen + 1].header_str("x-hookfence-delivery"), Some(id.as_str()));
+    assert!(
+        waited >= Duration::from_millis(1900),
+        "the second attempt came {waited:?} after the 503 that asked for 2 s"
+    );
 }
 
 /// Two replicas on one durable Redis: a delivery queued through either is
@@ -525,10 +561,10 @@ fn a_replica_that_dies_holding_deliveries_is_taken_over_by_the_other() {
     let upstream = Upstream::start(Behaviour::Respond(200));
     let route = queued_route(
         &upstream.url(),
-        &format!("connect_timeout = \"500ms\"\nupstream_timeout = \"1500ms\"\n{FAST_RETRY}"),
+        &format!("connect_timeout = \"200ms\"\nupstream_timeout = \"2s\"\n{FAST_RETRY}"),
     );
-    let mut first = store.start("", "claim_timeout = \"4s\"", &route);
-    let second = store.start("", "claim_timeout = \"4s\"", &route);
+    let mut first = store.start("", "claim_timeout = \"8s\"", &route);
+    let second = store.start("", "claim_timeout = \"8s\"", &route);
 
     // Shared: queued through either, delivered once.
     let shared: Vec<String> = (0..6)
@@ -560,7 +596,7 @@ fn a_replica_that_dies_holding_deliveries_is_taken_over_by_the_other() {
     let before = upstream.requests().len();
     upstream.set_behaviour(Behaviour::Respond(200));
 
-    let survivor = store.start("", "claim_timeout = \"4s\"", &route);
+    let survivor = store.start("", "claim_timeout = \"8s\"", &route);
     let received = upstream.wait_for_requests_within(before + 4, Duration::from_secs(30));
     let taken_over: Vec<&Recorded> = received[before..].iter().collect();
     assert_eq!(

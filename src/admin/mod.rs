@@ -117,7 +117,16 @@ impl AdminApp {
             "/healthz" => Reply::json(200, json!({ "status": "alive" })),
             "/readyz" => self.readiness().await,
             "/deliveries" => self.deliveries(query),
-            _ if path == "/queue" || path.starts_with("/queue/") => queue::read(&self.shared, path, query).await,
+            // A queued delivery's head (its ids, ordering key, headers) is
+            // for operators: with a token set, reading it needs the token.
+            _ if path == "/queue" || path.starts_with("/queue/") => {
+                if self.shared.live().config.server.admin_token.is_some() {
+                    if let Err(refusal) = self.authorize(header) {
+                        return refusal;
+                    }
+                }
+                queue::read(&self.shared, path, query).await
+            }
             _ => Reply::error(
                 404,
                 "not found; try /metrics, /healthz, /readyz, /deliveries?route=NAME or /queue",

@@ -32,7 +32,17 @@ const DEFAULT_LISTED: usize = 100;
 const REDACTED: &str = "…";
 /// Header and query names whose values are never shown, whatever the route
 /// (substrings, lowercase).
-const SECRET_LOOKING: [&str; 7] = ["signature", "token", "secret", "auth", "cookie", "key", "password"];
+const SECRET_LOOKING: [&str; 9] = [
+    "signature",
+    "sig",
+    "hmac",
+    "token",
+    "secret",
+    "auth",
+    "cookie",
+    "key",
+    "password",
+];
 
 /// The store, if the config uses a queue or it is open already.
 fn store(shared: &Shared) -> Option<Result<&Arc<dyn QueueStore>, Reply>> {
@@ -235,7 +245,9 @@ async fn show(shared: &Shared, store: &dyn QueueStore, route: &str, id: &str) ->
 }
 
 fn rfc3339(ms: u64) -> String {
-    let time = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms);
+    // humantime writes years up to 9999 only.
+    const YEAR_9999: u64 = 253_402_300_799_000;
+    let time = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.min(YEAR_9999));
     humantime::format_rfc3339_millis(time).to_string()
 }
 

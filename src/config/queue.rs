@@ -242,6 +242,17 @@ pub(super) fn route_delivery(
     };
     if mode.uses_queue() {
         let span = raw.delivery.as_ref().map(Spanned::span);
+        if raw
+            .verify
+            .as_ref()
+            .is_some_and(|v| *v.get_ref() == super::raw::VerifyMode::None)
+        {
+            report.error(
+                span.clone(),
+                key("delivery"),
+                "an unsigned route cannot queue: anyone could fill its queue (only verified deliveries are stored)",
+            );
+        }
         if max_body > ctx.queue.max_bytes {
             report.error(
                 span.clone(),
@@ -257,7 +268,7 @@ pub(super) fn route_delivery(
                 span,
                 key("upstream_timeout"),
                 format!(
-                    "[queue] claim_timeout ({}) must exceed connect_timeout + 2 x upstream_timeout ({}), or another replica takes over an attempt still in progress",
+                    "[queue] claim_timeout ({}) must exceed the longest attempt, connect_timeout + 3 x (connect_timeout + upstream_timeout) ({}), or another replica takes over an attempt still in progress",
                     humantime::format_duration(ctx.queue.claim_timeout),
                     humantime::format_duration(longest_attempt)
                 ),

@@ -91,7 +91,10 @@ impl RouteContext<'_> {
                 default_retry: self.default_retry,
             },
             limits.max_body,
-            limits.connect_timeout + limits.upstream_timeout * 2,
+            // The longest an attempt can hold its claim: resolving the name,
+            // then up to three exchanges (a reused connection found closed is
+            // tried again), each a connect and an answer.
+            limits.connect_timeout + (limits.connect_timeout + limits.upstream_timeout) * 3,
             report,
         );
         let mut body_fields: Vec<Pointer> = Vec::new();

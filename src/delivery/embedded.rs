@@ -22,9 +22,22 @@
 //! be claimed) only once its write is durable, but it takes its place in
 //! its ordering key's line when it is accepted, so a later delivery of the
 //! same key can never be claimed first.
+//!
+//! Only what a sender was promised is fsynced before it is acknowledged: a
+//! new delivery, and an operator's replay or discard. What the workers
+//! record (a delivery done, a retry scheduled, a dead letter) is committed
+//! without a flush of its own and reaches the disk with the next flush, at
+//! most [`FLUSH_INTERVAL`] later. A crash in between makes the queue forget
+//! those outcomes, never a delivery: the delivery is attempted again (at
+//! least once).
+//!
+//! Requests just queued are also kept in memory, up to [`MEMORY_CACHE`]
+//! bytes, so that the common case — an upstream that takes a delivery at
+//! once — never reads it back from the file.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
@@ -32,28 +45,66 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use redb::{Database, DatabaseError, Durability, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Builder, Database, DatabaseError, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 use tokio::sync::{oneshot, Notify};
 
 use super::store::{Change, ClaimHandle, Claimed, EnqueueError, QueueError, QueueStore, Settlement};
 use super::{now_ms, Entry, State, Stats};
 use crate::upstream::Request;
 
-const ENTRIES: TableDefinition<u64, &[u8]> = TableDefinition::new("entries");
-const REQUESTS: TableDefinition<u64, &[u8]> = TableDefinition::new("requests");
+/// Sequence number → a delivery: its entry's length (u32, little-endian),
+/// the entry (JSON), then the request in its stored form.
+const DELIVERIES: TableDefinition<u64, &[u8]> = TableDefinition::new("deliveries");
 /// The file under `data_dir`.
 pub const FILE_NAME: &str = "queue.redb";
 /// Writes committed together at most (bounds one transaction's size).
 const MAX_BATCH: usize = 1024;
-/// A settle whose write failed is tried again after this long.
-const WRITE_FAILURE_RETRY_MS: u64 = 5_000;
+/// A delivery that could not be read is tried again after this long.
+const READ_FAILURE_RETRY_MS: u64 = 5_000;
+/// The longest an outcome recorded without a flush waits for one.
+pub const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
+/// Requests kept in memory for their first attempt, at most (bytes).
+pub const MEMORY_CACHE: usize = 32 << 20;
+/// redb's own page cache: the requests that matter are in [`MEMORY_CACHE`].
+const PAGE_CACHE: usize = 16 << 20;
 
 pub struct EmbeddedStore {
     db: Arc<Database>,
     index: Mutex<Index>,
     writer: mpsc::Sender<Job>,
+    /// The last commit failed (a full disk, an I/O error): reported by `ping`.
+    failing: Arc<AtomicBool>,
+    /// Requests queued lately, for their first attempt.
+    cache: Mutex<RequestCache>,
     max_bytes: u64,
     max_deliveries: u64,
+}
+
+/// Deliveries held in memory by sequence number, within a byte budget:
+/// the entry as queued and its request (whose body is the buffer the
+/// sender's request was read into, shared, not copied).
+#[derive(Default)]
+struct RequestCache {
+    deliveries: HashMap<u64, (Entry, Request)>,
+    bytes: usize,
+}
+
+impl RequestCache {
+    fn insert(&mut self, seq: u64, entry: &Entry, request: &Request) {
+        let size = request.size();
+        if self.bytes + size <= MEMORY_CACHE {
+            self.bytes += size;
+            self.deliveries.insert(seq, (entry.clone(), request.clone()));
+        }
+    }
+
+    /// Takes the delivery out: its first attempt is the only one it is
+    /// kept for.
+    fn take(&mut self, seq: u64) -> Option<(Entry, Request)> {
+        let delivery = self.deliveries.remove(&seq)?;
+        self.bytes -= delivery.1.size();
+        Some(delivery)
+    }
 }
 
 /// What the workers decide on, for every route.
@@ -101,13 +152,40 @@ enum SlotState {
 /// One caller's writes, committed together with others'.
 struct Job {
     writes: Vec<Write>,
+    /// Flushed to disk before `done` (else with the next flush).
+    durable: bool,
     done: oneshot::Sender<Result<(), QueueError>>,
 }
 
 enum Write {
-    Entry { seq: u64, entry: Vec<u8> },
-    Request { seq: u64, request: Vec<u8> },
-    Remove { seq: u64 },
+    /// A delivery written whole: new, or with its entry changed.
+    Put {
+        seq: u64,
+        entry: Vec<u8>,
+        request: Request,
+    },
+    Remove {
+        seq: u64,
+    },
+}
+
+impl Write {
+    fn put(seq: u64, entry: &Entry, request: &Request) -> Self {
+        Write::Put {
+            seq,
+            entry: entry.encode(),
+            request: request.clone(),
+        }
+    }
+}
+
+/// A stored row, split into its entry and its request.
+fn split_row(row: &[u8]) -> Result<(&[u8], &[u8]), QueueError> {
+    let corrupt = || QueueError("embedded queue: a stored delivery is truncated".into());
+    let length: [u8; 4] = row.get(..4).and_then(|b| b.try_into().ok()).ok_or_else(corrupt)?;
+    let length = u32::from_le_bytes(length) as usize;
+    let entry = row.get(4..4 + length).ok_or_else(corrupt)?;
+    Ok((entry, &row[4 + length..]))
 }
 
 fn storage_error(e: impl std::fmt::Display) -> QueueError {
@@ -121,7 +199,7 @@ impl EmbeddedStore {
         std::fs::create_dir_all(data_dir)
             .map_err(|e| QueueError(format!("cannot create data_dir {}: {e}", data_dir.display())))?;
         let path = data_dir.join(FILE_NAME);
-        let db = Database::create(&path).map_err(|e| match e {
+        let db = Builder::new().set_cache_size(PAGE_CACHE).create(&path).map_err(|e| match e {
             DatabaseError::DatabaseAlreadyOpen => QueueError(format!(
                 "{} is in use by another process (each hookfence needs a data_dir of its own; several replicas share a queue with backend = \"redis\")",
                 path.display()
@@ -132,14 +210,18 @@ impl EmbeddedStore {
         let index = load(&db)?;
         let (writer, jobs) = mpsc::channel();
         let writer_db = Arc::clone(&db);
+        let failing = Arc::new(AtomicBool::new(false));
+        let writer_failing = Arc::clone(&failing);
         thread::Builder::new()
             .name("hookfence-queue-writer".into())
-            .spawn(move || write_loop(&writer_db, &jobs))
+            .spawn(move || write_loop(&writer_db, &jobs, &writer_failing))
             .map_err(|e| QueueError(format!("cannot start the queue writer: {e}")))?;
         Ok(Self {
             db,
             index: Mutex::new(index),
             writer,
+            failing,
+            cache: Mutex::new(RequestCache::default()),
             max_bytes,
             max_deliveries,
         })
@@ -149,15 +231,38 @@ impl EmbeddedStore {
         self.index.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Commits `writes` durably (with whatever else is waiting).
-    async fn write(&self, writes: Vec<Write>) -> Result<(), QueueError> {
+    fn cache(&self) -> MutexGuard<'_, RequestCache> {
+        self.cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Commits `writes`, flushed to disk before this returns if `durable`
+    /// (with whatever else is waiting).
+    async fn write(&self, writes: Vec<Write>, durable: bool) -> Result<(), QueueError> {
         let (done, result) = oneshot::channel();
         self.writer
-            .send(Job { writes, done })
+            .send(Job { writes, durable, done })
             .map_err(|_| QueueError("the queue writer has stopped".into()))?;
         result
             .await
             .map_err(|_| QueueError("the queue writer has stopped".into()))?
+    }
+
+    /// Commits `writes` with whatever comes next, without waiting: for
+    /// what the workers record, whose loss costs an attempt, not a delivery.
+    /// A failure is logged by the writer and reported by `ping`.
+    fn write_later(&self, writes: Vec<Write>) {
+        let (done, _) = oneshot::channel();
+        if self
+            .writer
+            .send(Job {
+                writes,
+                durable: false,
+                done,
+            })
+            .is_err()
+        {
+            tracing::error!("the queue writer has stopped: an attempt's outcome was not recorded");
+        }
     }
 
     /// Reads an entry and its request (off the async threads: a request may
@@ -172,35 +277,39 @@ impl EmbeddedStore {
 
 fn read_stored(db: &Database, seq: u64) -> Result<Option<(Entry, Request)>, QueueError> {
     let txn = db.begin_read().map_err(storage_error)?;
-    let entries = txn.open_table(ENTRIES).map_err(storage_error)?;
-    let requests = txn.open_table(REQUESTS).map_err(storage_error)?;
-    let (Some(entry), Some(request)) = (
-        entries.get(seq).map_err(storage_error)?,
-        requests.get(seq).map_err(storage_error)?,
-    ) else {
+    let table = txn.open_table(DELIVERIES).map_err(storage_error)?;
+    let Some(row) = table.get(seq).map_err(storage_error)? else {
         return Ok(None);
     };
-    let entry = Entry::decode(entry.value())?;
-    let request = Request::decode(Bytes::copy_from_slice(request.value())).map_err(storage_error)?;
+    let (entry, request) = split_row(row.value())?;
+    let entry = Entry::decode(entry)?;
+    let request = Request::decode(Bytes::copy_from_slice(request)).map_err(storage_error)?;
     Ok(Some((entry, request)))
 }
 
 /// The index of what the file holds.
 fn load(db: &Database) -> Result<Index, QueueError> {
-    // Creates the tables on first use, so that reads never miss them.
+    // Creates the table on first use, so that reads never miss it.
     let txn = db.begin_write().map_err(storage_error)?;
-    txn.open_table(ENTRIES).map_err(storage_error)?;
-    txn.open_table(REQUESTS).map_err(storage_error)?;
+    txn.open_table(DELIVERIES).map_err(storage_error)?;
     txn.commit().map_err(storage_error)?;
 
     let mut index = Index::default();
     let txn = db.begin_read().map_err(storage_error)?;
-    let entries = txn.open_table(ENTRIES).map_err(storage_error)?;
-    for row in entries.iter().map_err(storage_error)? {
+    let table = txn.open_table(DELIVERIES).map_err(storage_error)?;
+    for row in table.iter().map_err(storage_error)? {
         let (seq, value) = row.map_err(storage_error)?;
         let seq = seq.value();
-        let entry = Entry::decode(value.value())?;
         index.next_seq = index.next_seq.max(seq + 1);
+        // Unreadable (written by another version?): left in the file for an
+        // operator and reported, rather than refusing to start.
+        let entry = match split_row(value.value()).and_then(|(entry, _)| Entry::decode(entry)) {
+            Ok(entry) => entry,
+            Err(e) => {
+                tracing::error!(seq, error = %e, "a queued delivery cannot be read; skipped");
+                continue;
+            }
+        };
         let route = index.routes.entry(entry.route.clone()).or_default();
         let state = match entry.state {
             State::Pending { due_ms } => SlotState::Pending { due_ms },
@@ -223,40 +332,76 @@ fn slot_of(entry: &Entry, state: SlotState, durable: bool) -> Slot {
     }
 }
 
-/// Takes every job waiting (up to [`MAX_BATCH`]) into one transaction.
-fn write_loop(db: &Database, jobs: &mpsc::Receiver<Job>) {
-    while let Ok(first) = jobs.recv() {
-        let mut batch = vec![first];
+/// Takes every job waiting (up to [`MAX_BATCH`]) into one transaction,
+/// flushed when a job needs it or an unflushed commit is older than
+/// [`FLUSH_INTERVAL`].
+fn write_loop(db: &Database, jobs: &mpsc::Receiver<Job>, failing: &AtomicBool) {
+    let mut unflushed_since: Option<std::time::Instant> = None;
+    loop {
+        let first = match unflushed_since {
+            None => match jobs.recv() {
+                Ok(job) => Some(job),
+                Err(_) => return,
+            },
+            Some(since) => match jobs.recv_timeout(FLUSH_INTERVAL.saturating_sub(since.elapsed())) {
+                Ok(job) => Some(job),
+                Err(mpsc::RecvTimeoutError::Timeout) => None,
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    // Shutting down: what was recorded goes to disk.
+                    let _ = commit(db, &[], true);
+                    return;
+                }
+            },
+        };
+        let mut batch: Vec<Job> = first.into_iter().collect();
         while batch.len() < MAX_BATCH {
             match jobs.try_recv() {
                 Ok(job) => batch.push(job),
                 Err(_) => break,
             }
         }
-        let result = commit(db, &batch).map_err(storage_error);
+        let flush = batch.iter().any(|job| job.durable)
+            || unflushed_since.is_some_and(|since| since.elapsed() >= FLUSH_INTERVAL);
+        let result = commit(db, &batch, flush).map_err(storage_error);
+        failing.store(result.is_err(), Ordering::Relaxed);
+        if let Err(e) = &result {
+            tracing::error!(error = %e, "the delivery queue could not write to its file");
+        }
+        if result.is_ok() {
+            unflushed_since = match (flush, unflushed_since) {
+                (true, _) => None,
+                (false, None) => Some(std::time::Instant::now()),
+                (false, since) => since,
+            };
+        }
         for job in batch {
             let _ = job.done.send(result.clone());
         }
     }
 }
 
-fn commit(db: &Database, batch: &[Job]) -> Result<(), redb::Error> {
+fn commit(db: &Database, batch: &[Job], flush: bool) -> Result<(), redb::Error> {
     let mut txn = db.begin_write()?;
-    txn.set_durability(Durability::Immediate)?;
+    txn.set_durability(if flush { Durability::Immediate } else { Durability::None })?;
     {
-        let mut entries = txn.open_table(ENTRIES)?;
-        let mut requests = txn.open_table(REQUESTS)?;
+        let mut table = txn.open_table(DELIVERIES)?;
         for write in batch.iter().flat_map(|job| &job.writes) {
             match write {
-                Write::Entry { seq, entry } => {
-                    entries.insert(seq, entry.as_slice())?;
-                }
-                Write::Request { seq, request } => {
-                    requests.insert(seq, request.as_slice())?;
+                Write::Put { seq, entry, request } => {
+                    // Written in place: the request is copied once, into
+                    // the page that holds it.
+                    let length = 4 + entry.len() + request.encoded_len();
+                    let Ok(row_length) = u32::try_from(length) else {
+                        return Err(redb::Error::ValueTooLarge(length));
+                    };
+                    let mut row = table.insert_reserve(seq, row_length as usize)?;
+                    let out = row.as_mut();
+                    out[..4].copy_from_slice(&(entry.len() as u32).to_le_bytes());
+                    out[4..4 + entry.len()].copy_from_slice(entry);
+                    request.encode_into(&mut out[4 + entry.len()..]);
                 }
                 Write::Remove { seq } => {
-                    entries.remove(seq)?;
-                    requests.remove(seq)?;
+                    table.remove(seq)?;
                 }
             }
         }
@@ -448,18 +593,10 @@ impl QueueStore for EmbeddedStore {
             index.by_id.insert(entry.id.clone(), (entry.route.clone(), seq));
             seq
         };
-        let written = self
-            .write(vec![
-                Write::Request {
-                    seq,
-                    request: request.encode(),
-                },
-                Write::Entry {
-                    seq,
-                    entry: entry.encode(),
-                },
-            ])
-            .await;
+        let written = self.write(vec![Write::put(seq, &entry, request)], true).await;
+        if written.is_ok() {
+            self.cache().insert(seq, &entry, request);
+        }
         let mut index = self.index();
         let route = index.route(&entry.route);
         match written {
@@ -495,18 +632,31 @@ impl QueueStore for EmbeddedStore {
                 Ok(seqs) => {
                     let mut claimed = Vec::with_capacity(seqs.len());
                     for seq in seqs {
-                        match self.read(seq).await {
+                        let cached = self.cache().take(seq);
+                        let read = match cached {
+                            Some(delivery) => Ok(Some(delivery)),
+                            None => self.read(seq).await,
+                        };
+                        match read {
                             Ok(Some((entry, request))) => claimed.push(Claimed {
                                 entry,
                                 request,
                                 handle: ClaimHandle::Sequence(seq),
                             }),
-                            // Discarded meanwhile, or unreadable: not deliverable.
+                            // Not in the file (it should be): out of the
+                            // index, so that it holds back nothing.
                             Ok(None) => {
-                                self.index().route(route).claimed.remove(&seq);
+                                tracing::error!(route, seq, "a queued delivery is missing from the file; dropped");
+                                let mut index = self.index();
+                                if let Some(slot) = index.route(route).remove(seq) {
+                                    index.by_id.remove(&slot.id);
+                                }
                             }
                             Err(e) => {
-                                tracing::error!(route, error = %e, "a queued delivery cannot be read; it stays claimed until restart");
+                                tracing::error!(route, error = %e, "a queued delivery cannot be read; tried again later");
+                                self.index()
+                                    .route(route)
+                                    .reschedule(seq, now_ms().saturating_add(READ_FAILURE_RETRY_MS));
                             }
                         }
                     }
@@ -545,10 +695,7 @@ impl QueueStore for EmbeddedStore {
                 entry.record(attempt);
                 entry.state = State::Pending { due_ms };
                 (
-                    Write::Entry {
-                        seq,
-                        entry: entry.encode(),
-                    },
+                    Write::put(seq, &entry, &claimed.request),
                     Box::new(move |r: &mut RouteIndex| r.reschedule(seq, due_ms)),
                 )
             }
@@ -557,10 +704,7 @@ impl QueueStore for EmbeddedStore {
                 let since_ms = now_ms();
                 entry.state = State::Dead { since_ms, reason };
                 (
-                    Write::Entry {
-                        seq,
-                        entry: entry.encode(),
-                    },
+                    Write::put(seq, &entry, &claimed.request),
                     Box::new(move |r: &mut RouteIndex| r.bury(seq, since_ms)),
                 )
             }
@@ -570,24 +714,18 @@ impl QueueStore for EmbeddedStore {
             }
         };
         let delivered = matches!(write, Write::Remove { .. });
-        match self.write(vec![write]).await {
-            Ok(()) => {
-                let mut index = self.index();
-                after(index.route(&route));
-                if delivered {
-                    index.by_id.remove(&claimed.entry.id);
-                }
-                Ok(())
-            }
-            Err(e) => {
-                // The attempt's result is lost; the delivery is tried again
-                // (at least once).
-                self.index()
-                    .route(&route)
-                    .reschedule(seq, now_ms() + WRITE_FAILURE_RETRY_MS);
-                Err(e)
+        {
+            let mut index = self.index();
+            after(index.route(&route));
+            if delivered {
+                index.by_id.remove(&claimed.entry.id);
             }
         }
+        // Not waited for, nor flushed on its own (see the module's doc): the
+        // worker goes on at once; a crash before the next flush, or a failed
+        // write, makes the delivery be attempted again.
+        self.write_later(vec![write]);
+        Ok(())
     }
 
     async fn key_waiting(&self, route: &str, key: &str) -> Result<bool, QueueError> {
@@ -620,11 +758,11 @@ impl QueueStore for EmbeddedStore {
         let db = Arc::clone(&self.db);
         tokio::task::spawn_blocking(move || {
             let txn = db.begin_read().map_err(storage_error)?;
-            let entries = txn.open_table(ENTRIES).map_err(storage_error)?;
+            let table = txn.open_table(DELIVERIES).map_err(storage_error)?;
             let mut listed = Vec::with_capacity(seqs.len());
             for seq in seqs {
-                if let Some(value) = entries.get(seq).map_err(storage_error)? {
-                    listed.push(Entry::decode(value.value())?);
+                if let Some(row) = table.get(seq).map_err(storage_error)? {
+                    listed.push(Entry::decode(split_row(row.value())?.0)?);
                 }
             }
             Ok(listed)
@@ -667,7 +805,7 @@ impl QueueStore for EmbeddedStore {
             return Ok(Change::NotFound);
         };
         let now = now_ms();
-        entry.state = State::Pending { due_ms: now };
+        entry.replay(now);
         // A dead letter rejoins at the end of its key's line: it moves to a
         // fresh sequence number, so that the order survives a restart.
         let fresh = {
@@ -684,17 +822,7 @@ impl QueueStore for EmbeddedStore {
             fresh
         };
         let written = self
-            .write(vec![
-                Write::Request {
-                    seq: fresh,
-                    request: request.encode(),
-                },
-                Write::Entry {
-                    seq: fresh,
-                    entry: entry.encode(),
-                },
-                Write::Remove { seq },
-            ])
+            .write(vec![Write::put(fresh, &entry, &request), Write::Remove { seq }], true)
             .await;
         let mut index = self.index();
         let slots = index.route(route);
@@ -763,7 +891,8 @@ impl QueueStore for EmbeddedStore {
             index.by_id.remove(id);
             seq
         };
-        self.write(vec![Write::Remove { seq }]).await?;
+        self.cache().take(seq);
+        self.write(vec![Write::Remove { seq }], true).await?;
         Ok(Change::Done)
     }
 
@@ -792,7 +921,7 @@ impl QueueStore for EmbeddedStore {
             return Ok(0);
         }
         let count = expired.len() as u64;
-        self.write(expired.into_iter().map(|seq| Write::Remove { seq }).collect())
+        self.write(expired.into_iter().map(|seq| Write::Remove { seq }).collect(), true)
             .await?;
         Ok(count)
     }
@@ -808,6 +937,11 @@ impl QueueStore for EmbeddedStore {
     }
 
     async fn ping(&self) -> Result<(), QueueError> {
+        if self.failing.load(Ordering::Relaxed) {
+            return Err(QueueError(
+                "embedded queue: the last write to the file failed (disk full? see the log)".into(),
+            ));
+        }
         Ok(())
     }
 }

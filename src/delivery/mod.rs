@@ -156,6 +156,17 @@ pub struct Entry {
     /// The last [`KEPT_ATTEMPTS`] attempts, oldest first.
     pub attempts: Vec<Attempt>,
     pub state: State,
+    /// When an operator last replayed it: the retry policy's budget
+    /// (`max_attempts`, `max_age`) counts afresh from then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replayed: Option<Replayed>,
+}
+
+/// A replay: when, and how many attempts had been made before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Replayed {
+    pub at_ms: u64,
+    pub attempts_before: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -197,6 +208,24 @@ impl Entry {
         matches!(self.state, State::Dead { .. })
     }
 
+    /// Back to pending, due now, its retry budget counted afresh.
+    pub fn replay(&mut self, now_ms: u64) {
+        self.state = State::Pending { due_ms: now_ms };
+        self.replayed = Some(Replayed {
+            at_ms: now_ms,
+            attempts_before: self.attempt_count,
+        });
+    }
+
+    /// What the retry policy counts: attempt `number` as the how-many-th
+    /// since the budget started, and when it started (arrival or replay).
+    pub fn budget(&self, number: u32) -> (u32, u64) {
+        match self.replayed {
+            Some(r) => (number.saturating_sub(r.attempts_before), r.at_ms),
+            None => (number, self.received_ms),
+        }
+    }
+
     pub fn encode(&self) -> Vec<u8> {
         // Serialising plain data to a Vec cannot fail.
         serde_json::to_vec(self).unwrap_or_default()
@@ -229,4 +258,77 @@ pub struct Stats {
     /// When the oldest waiting delivery arrived (ms since the epoch).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub oldest_received_ms: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry() -> Entry {
+        Entry {
+            id: id::new(1_000),
+            route: "r".into(),
+            delivery_id: None,
+            event: None,
+            ordering_key: None,
+            received_ms: 1_000,
+            size: 10,
+            attempt_count: 0,
+            attempts: Vec::new(),
+            state: State::Pending { due_ms: 1_000 },
+            replayed: None,
+        }
+    }
+
+    fn attempt(number: u32) -> Attempt {
+        Attempt {
+            number,
+            at_ms: 2_000,
+            duration_ms: 1,
+            status: Some(503),
+            error: None,
+        }
+    }
+
+    #[test]
+    fn only_the_last_attempts_are_kept_but_all_are_counted() {
+        let mut entry = entry();
+        for n in 1..=(KEPT_ATTEMPTS as u32 + 7) {
+            entry.record(attempt(n));
+        }
+        assert_eq!(entry.attempt_count, KEPT_ATTEMPTS as u32 + 7);
+        assert_eq!(entry.attempts.len(), KEPT_ATTEMPTS);
+        assert_eq!(entry.attempts[0].number, 8, "the oldest went first");
+        let stored = entry.encode();
+        assert_eq!(Entry::decode(&stored).unwrap(), entry);
+    }
+
+    #[test]
+    fn a_replay_gives_a_fresh_retry_budget() {
+        let policy = RetryPolicy {
+            max_attempts: 3,
+            max_age: Duration::from_secs(60),
+            ..RetryPolicy::default()
+        };
+        let failed = policy::AttemptResult::Failed;
+        let mut entry = entry();
+        for n in 1..=3 {
+            entry.record(attempt(n));
+        }
+        let (counted, since) = entry.budget(3);
+        assert!(matches!(
+            policy.decide(&failed, counted, since, 2_000, 0.5),
+            policy::Decision::Dead { .. }
+        ));
+        // Replayed an hour later, past max_age and max_attempts both.
+        let later = 3_600_000;
+        entry.replay(later);
+        assert_eq!(entry.state, State::Pending { due_ms: later });
+        let (counted, since) = entry.budget(4);
+        assert_eq!((counted, since), (1, later));
+        assert!(matches!(
+            policy.decide(&failed, counted, since, later + 10, 0.5),
+            policy::Decision::Retry { .. }
+        ));
+    }
 }

@@ -73,8 +73,9 @@ impl RetryPolicy {
     }
 
     /// The next step after attempt number `attempts` (1 for the first) of a
-    /// delivery received at `received_ms`, which ended with `result` at
-    /// `now_ms`. `random` draws the jitter: a fraction in `[0, 1)`.
+    /// delivery received at `received_ms` (or replayed then: the budget
+    /// starts afresh), which ended with `result` at `now_ms`. `random` draws
+    /// the jitter: a fraction in `[0, 1)`.
     pub fn decide(
         &self,
         result: &AttemptResult,
@@ -111,7 +112,7 @@ impl RetryPolicy {
                 reason: format!("the upstream asked to wait {asked} ms, past max_age"),
             },
             Some(asked) => Decision::Retry {
-                due_ms: now_ms + asked.max(jittered),
+                due_ms: now_ms.saturating_add(asked.max(jittered)),
             },
             None => Decision::Retry {
                 due_ms: now_ms.saturating_add(jittered).min(deadline),

@@ -33,7 +33,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use redis::streams::{StreamAutoClaimReply, StreamReadReply};
+use redis::streams::{StreamAutoClaimReply, StreamInfoConsumersReply, StreamReadReply};
 use redis::{Script, ScriptInvocation};
 
 use super::store::{Change, ClaimHandle, Claimed, EnqueueError, QueueError, QueueStore, Settlement};
@@ -46,13 +46,20 @@ const GROUP: &str = "workers";
 const MIN_RECLAIM_INTERVAL: Duration = Duration::from_secs(1);
 /// How often retries that are due are moved to the stream, at least.
 const PROMOTE_INTERVAL_MS: u64 = 1_000;
+/// A consumer idle this long with nothing pending belonged to a process
+/// that is gone.
+const GONE_CONSUMER_IDLE: Duration = Duration::from_secs(3600);
 
 /// Stores a new delivery unless the route's queue is full; the first of
-/// its ordering key (or one without) goes to the stream at once.
-/// KEYS: stream, req, meta, waiting, bytes, key list.
-/// ARGV: id, request, meta, received_ms, size, max_bytes, max_deliveries, keyed.
+/// its ordering key (or one without) goes to the stream at once, or to
+/// `due` when it must wait (a fallback route's retry). Idempotent: a
+/// client that sends it again (a retry after a lost reply) changes nothing.
+/// KEYS: stream, req, meta, waiting, bytes, key list, due.
+/// ARGV: id, request, meta, received_ms, size, max_bytes, max_deliveries,
+/// keyed, due_ms, now_ms.
 /// Returns 0 stored, 1 full by bytes, 2 full by count.
 const ENQUEUE: &str = r"
+if redis.call('HEXISTS', KEYS[3], ARGV[1]) == 1 then return 0 end
 local size = tonumber(ARGV[5])
 if tonumber(redis.call('GET', KEYS[5]) or '0') + size > tonumber(ARGV[6]) then return 1 end
 if redis.call('HLEN', KEYS[3]) >= tonumber(ARGV[7]) then return 2 end
@@ -61,7 +68,11 @@ redis.call('HSET', KEYS[3], ARGV[1], ARGV[3])
 redis.call('ZADD', KEYS[4], ARGV[4], ARGV[1])
 redis.call('INCRBY', KEYS[5], size)
 if ARGV[8] == '1' and redis.call('RPUSH', KEYS[6], ARGV[1]) > 1 then return 0 end
-redis.call('XADD', KEYS[1], '*', 'id', ARGV[1])
+if tonumber(ARGV[9]) > tonumber(ARGV[10]) then
+  redis.call('ZADD', KEYS[7], ARGV[9], ARGV[1])
+else
+  redis.call('XADD', KEYS[1], '*', 'id', ARGV[1])
+end
 return 0
 ";
 
@@ -71,10 +82,14 @@ const FETCH: &str = r"
 return {redis.call('HGET', KEYS[1], ARGV[1]), redis.call('HGET', KEYS[2], ARGV[1])}
 ";
 
-/// Shared by the scripts that end an id's turn in its ordering key: the
-/// next of the key goes to the stream.
-/// (KEYS[stream], KEYS[list], id)
-const NEXT_OF_KEY: &str = r"
+/// Shared by the scripts that settle a claim: whether this consumer still
+/// holds the stream entry (a replica presumed dead whose claim was taken
+/// over must not settle it any more); and the next of an ordering key.
+const HELPERS: &str = r"
+local function holds(stream, entry, consumer)
+  local pending = redis.call('XPENDING', stream, 'workers', entry, entry, 1)
+  return pending[1] ~= nil and pending[1][2] == consumer
+end
 local function next_of_key(stream, list, id)
   if redis.call('LINDEX', list, 0) == id then
     redis.call('LPOP', list)
@@ -86,40 +101,50 @@ local function next_of_key(stream, list, id)
 end
 ";
 
-/// Delivered: gone, and the next of its key may go.
-/// KEYS: stream, req, meta, waiting, bytes, key list.
-/// ARGV: stream entry, id, size, keyed.
+/// Delivered: gone, and the next of its key may go. Nothing happens when
+/// this consumer no longer holds the entry.
+/// KEYS: stream, req, meta, waiting, bytes, key list, due.
+/// ARGV: stream entry, id, size, keyed, consumer.
 const COMPLETE: &str = r"
+if not holds(KEYS[1], ARGV[1], ARGV[5]) then return 0 end
 redis.call('XACK', KEYS[1], 'workers', ARGV[1])
 redis.call('XDEL', KEYS[1], ARGV[1])
 if redis.call('HDEL', KEYS[3], ARGV[2]) == 0 then return 0 end
 redis.call('HDEL', KEYS[2], ARGV[2])
 redis.call('ZREM', KEYS[4], ARGV[2])
+redis.call('ZREM', KEYS[7], ARGV[2])
 redis.call('DECRBY', KEYS[5], ARGV[3])
 if ARGV[4] == '1' then next_of_key(KEYS[1], KEYS[6], ARGV[2]) end
 return 1
 ";
 
-/// Tried again later: out of the stream, into `due`.
-/// KEYS: stream, due, meta. ARGV: stream entry, id, meta ('' keeps it), due_ms.
+/// Tried again later: out of the stream, into `due` — unless this consumer
+/// no longer holds the entry, or the delivery is dead or gone meanwhile.
+/// KEYS: stream, due, meta, dead.
+/// ARGV: stream entry, id, meta ('' keeps it), due_ms, consumer.
 const RETRY: &str = r"
+if not holds(KEYS[1], ARGV[1], ARGV[5]) then return 0 end
 redis.call('XACK', KEYS[1], 'workers', ARGV[1])
 redis.call('XDEL', KEYS[1], ARGV[1])
 if redis.call('HEXISTS', KEYS[3], ARGV[2]) == 0 then return 0 end
+if redis.call('ZSCORE', KEYS[4], ARGV[2]) then return 0 end
 if ARGV[3] ~= '' then redis.call('HSET', KEYS[3], ARGV[2], ARGV[3]) end
 redis.call('ZADD', KEYS[2], ARGV[4], ARGV[2])
 return 1
 ";
 
-/// Given up on: a dead letter; the next of its key may go.
-/// KEYS: stream, meta, waiting, dead, key list.
-/// ARGV: stream entry, id, meta, since_ms, keyed.
+/// Given up on: a dead letter; the next of its key may go. Nothing happens
+/// when this consumer no longer holds the entry.
+/// KEYS: stream, meta, waiting, dead, key list, due.
+/// ARGV: stream entry, id, meta, since_ms, keyed, consumer.
 const BURY: &str = r"
+if not holds(KEYS[1], ARGV[1], ARGV[6]) then return 0 end
 redis.call('XACK', KEYS[1], 'workers', ARGV[1])
 redis.call('XDEL', KEYS[1], ARGV[1])
 if redis.call('HEXISTS', KEYS[2], ARGV[2]) == 0 then return 0 end
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
 redis.call('ZREM', KEYS[3], ARGV[2])
+redis.call('ZREM', KEYS[6], ARGV[2])
 redis.call('ZADD', KEYS[4], ARGV[4], ARGV[2])
 if ARGV[5] == '1' then next_of_key(KEYS[1], KEYS[5], ARGV[2]) end
 return 1
@@ -278,7 +303,7 @@ impl RedisQueue {
     /// Creates the queue without connecting. Must run inside a Tokio runtime.
     pub fn new(target: &Target, settings: &QueueSettings) -> Result<Self, QueueError> {
         let timeout = settings.command_timeout;
-        let with_helper = |body: &str| Script::new(&format!("{NEXT_OF_KEY}\n{body}"));
+        let with_helper = |body: &str| Script::new(&format!("{HELPERS}\n{body}"));
         Ok(Self {
             connection: RedisConnection::new(target, timeout, timeout)?,
             target: target.clone(),
@@ -288,7 +313,7 @@ impl RedisQueue {
                 enqueue: Script::new(ENQUEUE),
                 fetch: Script::new(FETCH),
                 complete: with_helper(COMPLETE),
-                retry: Script::new(RETRY),
+                retry: with_helper(RETRY),
                 bury: with_helper(BURY),
                 promote: Script::new(PROMOTE),
                 replay: Script::new(REPLAY),
@@ -339,9 +364,21 @@ impl RedisQueue {
         let (Some(request), Some(meta)) = (request, meta) else {
             return Ok(None);
         };
-        let entry = Entry::decode(&meta)?;
-        let request = Request::decode(Bytes::from(request)).map_err(|e| QueueError(e.to_string()))?;
-        Ok(Some((entry, request)))
+        // Unreadable (written by another version?): reported, and left
+        // where it is for an operator, rather than failing every claim
+        // of the route.
+        let decoded = Entry::decode(&meta).and_then(|entry| {
+            Request::decode(Bytes::from(request))
+                .map(|request| (entry, request))
+                .map_err(|e| QueueError(e.to_string()))
+        });
+        match decoded {
+            Ok(decoded) => Ok(Some(decoded)),
+            Err(e) => {
+                tracing::error!(queue_id = id, error = %e, "a queued delivery cannot be read; it is skipped");
+                Ok(None)
+            }
+        }
     }
 
     /// Deliveries named by stream entries, fetched; entries whose delivery
@@ -387,7 +424,7 @@ impl RedisQueue {
         let mut readers = self.readers.lock().await;
         if !readers.contains_key(route) {
             // Its replies may take a whole blocking wait.
-            let response_timeout = self.settings.command_timeout + Duration::from_secs(5);
+            let response_timeout = self.settings.command_timeout.saturating_add(Duration::from_secs(5));
             let connection = RedisConnection::new(&self.target, self.settings.command_timeout, response_timeout)?;
             readers.insert(
                 route.to_owned(),
@@ -469,6 +506,7 @@ impl QueueStore for RedisQueue {
                     &["stream", "req", "meta", "waiting", "bytes"],
                 )
                 .key(keys.line(entry.ordering_key.as_deref()))
+                .key(keys.of("due"))
                 .arg(&entry.id)
                 .arg(request.encode())
                 .arg(entry.encode())
@@ -476,7 +514,12 @@ impl QueueStore for RedisQueue {
                 .arg(entry.size)
                 .arg(self.settings.max_bytes)
                 .arg(self.settings.max_deliveries)
-                .arg(if keyed { "1" } else { "0" }),
+                .arg(if keyed { "1" } else { "0" })
+                .arg(match entry.state {
+                    State::Pending { due_ms } => due_ms,
+                    State::Dead { .. } => 0,
+                })
+                .arg(now_ms()),
             )
             .await
             .map_err(QueueError::from)?;
@@ -488,73 +531,16 @@ impl QueueStore for RedisQueue {
     }
 
     async fn claim(&self, route: &str, max: usize, wait: Duration) -> Result<Vec<Claimed>, QueueError> {
-        let keys = self.keys(route);
-        let (reader, group_ready, next_promote, next_reclaim) = self.reader(route).await?;
-        if !group_ready {
-            self.ensure_group(&keys).await?;
-            self.update_reader(route, |r| r.group_ready = true).await;
-        }
-        let now = now_ms();
-        let mut promote_at = next_promote;
-        if now >= next_promote {
-            let next_due = self.promote(&keys).await?;
-            promote_at = next_due.map_or(now + PROMOTE_INTERVAL_MS, |due| due.min(now + PROMOTE_INTERVAL_MS));
-            self.update_reader(route, |r| r.next_promote_ms = promote_at).await;
-        }
-        if now >= next_reclaim {
-            let interval = (self.settings.claim_timeout / 4).max(MIN_RECLAIM_INTERVAL);
-            let at = now + u64::try_from(interval.as_millis()).unwrap_or(u64::MAX);
-            self.update_reader(route, |r| r.next_reclaim_ms = at).await;
-            let idle = u64::try_from(self.settings.claim_timeout.as_millis()).unwrap_or(u64::MAX);
-            let reply: StreamAutoClaimReply = self
-                .connection
-                .query(
-                    redis::cmd("XAUTOCLAIM")
-                        .arg(keys.of("stream"))
-                        .arg(GROUP)
-                        .arg(&self.consumer)
-                        .arg(idle)
-                        .arg("0-0")
-                        .arg("COUNT")
-                        .arg(max),
-                )
-                .await?;
-            if !reply.claimed.is_empty() {
-                tracing::warn!(
-                    route,
-                    deliveries = reply.claimed.len(),
-                    "took over deliveries a silent replica held for longer than claim_timeout"
-                );
-                let claimed = self.claimed_from(route, reply.claimed).await?;
-                if !claimed.is_empty() {
-                    return Ok(claimed);
-                }
+        let claimed = self.claim_from_stream(route, max, wait).await;
+        if let Err(e) = &claimed {
+            // The group is gone (a Redis that lost its data, a failover to
+            // an empty replica): made again at the next claim.
+            if e.0.contains("NOGROUP") {
+                self.update_reader(route, |r| r.group_ready = false).await;
             }
         }
-        // Blocks no longer than until the next promotion is due.
-        let until_promote = Duration::from_millis(promote_at.saturating_sub(now_ms()));
-        let block = wait.min(until_promote).max(Duration::from_millis(1));
-        let reply: Option<StreamReadReply> = reader
-            .query(
-                redis::cmd("XREADGROUP")
-                    .arg("GROUP")
-                    .arg(GROUP)
-                    .arg(&self.consumer)
-                    .arg("COUNT")
-                    .arg(max)
-                    .arg("BLOCK")
-                    .arg(u64::try_from(block.as_millis()).unwrap_or(1))
-                    .arg("STREAMS")
-                    .arg(keys.of("stream"))
-                    .arg(">"),
-            )
-            .await?;
-        let entries = reply
-            .map(|r| r.keys.into_iter().flat_map(|k| k.ids).collect())
-            .unwrap_or_default();
-        self.claimed_from(route, entries).await
+        claimed
     }
-
     async fn settle(&self, claimed: &Claimed, settlement: Settlement) -> Result<(), QueueError> {
         let ClaimHandle::StreamEntry(stream_entry) = &claimed.handle else {
             return Err(QueueError("not a claim of the Redis queue".into()));
@@ -574,10 +560,12 @@ impl QueueStore for RedisQueue {
                             &["stream", "req", "meta", "waiting", "bytes"],
                         )
                         .key(line)
+                        .key(keys.of("due"))
                         .arg(stream_entry)
                         .arg(&entry.id)
                         .arg(entry.size)
-                        .arg(keyed),
+                        .arg(keyed)
+                        .arg(&self.consumer),
                     )
                     .await?
             }
@@ -596,11 +584,13 @@ impl QueueStore for RedisQueue {
                     .invoke(
                         over(&self.scripts.bury, &keys, &["stream", "meta", "waiting", "dead"])
                             .key(line)
+                            .key(keys.of("due"))
                             .arg(stream_entry)
                             .arg(&entry.id)
                             .arg(updated.encode())
                             .arg(since_ms)
-                            .arg(keyed),
+                            .arg(keyed)
+                            .arg(&self.consumer),
                     )
                     .await?
             }
@@ -648,7 +638,15 @@ impl QueueStore for RedisQueue {
             .connection
             .query(redis::cmd("HMGET").arg(keys.of("meta")).arg(&ids))
             .await?;
-        metas.into_iter().flatten().map(|meta| Entry::decode(&meta)).collect()
+        Ok(metas
+            .into_iter()
+            .flatten()
+            .filter_map(|meta| {
+                Entry::decode(&meta)
+                    .map_err(|e| tracing::error!(error = %e, "a queued delivery cannot be read"))
+                    .ok()
+            })
+            .collect())
     }
 
     async fn get(&self, route: &str, id: &str) -> Result<Option<(Entry, Request)>, QueueError> {
@@ -660,7 +658,7 @@ impl QueueStore for RedisQueue {
         let Some((mut entry, _)) = self.fetch(&keys, id).await? else {
             return Ok(Change::NotFound);
         };
-        entry.state = State::Pending { due_ms: now_ms() };
+        entry.replay(now_ms());
         let result: i64 = self
             .connection
             .invoke(
@@ -680,23 +678,24 @@ impl QueueStore for RedisQueue {
     }
 
     async fn replay_dead(&self, route: &str) -> Result<u64, QueueError> {
+        // The dead letters as of now, each replayed once: one that fails
+        // again meanwhile is buried anew, later, and is not taken up twice.
+        let ids: Vec<String> = self
+            .connection
+            .query(
+                redis::cmd("ZRANGEBYSCORE")
+                    .arg(self.keys(route).of("dead"))
+                    .arg("-inf")
+                    .arg(now_ms()),
+            )
+            .await?;
         let mut replayed = 0;
-        loop {
-            let batch = self.list(route, true, 100).await?;
-            if batch.is_empty() {
-                return Ok(replayed);
-            }
-            let mut progressed = false;
-            for entry in batch {
-                if self.replay(route, &entry.id).await? == Change::Done {
-                    replayed += 1;
-                    progressed = true;
-                }
-            }
-            if !progressed {
-                return Ok(replayed);
+        for id in ids {
+            if self.replay(route, &id).await? == Change::Done {
+                replayed += 1;
             }
         }
+        Ok(replayed)
     }
 
     async fn discard(&self, route: &str, id: &str) -> Result<Change, QueueError> {
@@ -753,6 +752,105 @@ impl QueueStore for RedisQueue {
 }
 
 impl RedisQueue {
+    /// Due deliveries of `route`: promotes retries that are due, takes over
+    /// claims of replicas presumed dead, then reads the stream.
+    async fn claim_from_stream(&self, route: &str, max: usize, wait: Duration) -> Result<Vec<Claimed>, QueueError> {
+        let keys = self.keys(route);
+        let (reader, group_ready, next_promote, next_reclaim) = self.reader(route).await?;
+        if !group_ready {
+            self.ensure_group(&keys).await?;
+            self.update_reader(route, |r| r.group_ready = true).await;
+        }
+        let now = now_ms();
+        let mut promote_at = next_promote;
+        if now >= next_promote {
+            let next_due = self.promote(&keys).await?;
+            let latest = now.saturating_add(PROMOTE_INTERVAL_MS);
+            promote_at = next_due.map_or(latest, |due| due.min(latest));
+            self.update_reader(route, |r| r.next_promote_ms = promote_at).await;
+        }
+        if now >= next_reclaim {
+            let interval = (self.settings.claim_timeout / 4).max(MIN_RECLAIM_INTERVAL);
+            let at = now.saturating_add(u64::try_from(interval.as_millis()).unwrap_or(u64::MAX));
+            self.update_reader(route, |r| r.next_reclaim_ms = at).await;
+            self.forget_gone_consumers(&keys).await;
+            let idle = u64::try_from(self.settings.claim_timeout.as_millis()).unwrap_or(u64::MAX);
+            let reply: StreamAutoClaimReply = self
+                .connection
+                .query(
+                    redis::cmd("XAUTOCLAIM")
+                        .arg(keys.of("stream"))
+                        .arg(GROUP)
+                        .arg(&self.consumer)
+                        .arg(idle)
+                        .arg("0-0")
+                        .arg("COUNT")
+                        .arg(max),
+                )
+                .await?;
+            if !reply.claimed.is_empty() {
+                tracing::warn!(
+                    route,
+                    deliveries = reply.claimed.len(),
+                    "took over deliveries a silent replica held for longer than claim_timeout"
+                );
+                let claimed = self.claimed_from(route, reply.claimed).await?;
+                if !claimed.is_empty() {
+                    return Ok(claimed);
+                }
+            }
+        }
+        // Blocks no longer than until the next promotion is due.
+        let until_promote = Duration::from_millis(promote_at.saturating_sub(now_ms()));
+        let block = wait.min(until_promote).max(Duration::from_millis(1));
+        let reply: Option<StreamReadReply> = reader
+            .query(
+                redis::cmd("XREADGROUP")
+                    .arg("GROUP")
+                    .arg(GROUP)
+                    .arg(&self.consumer)
+                    .arg("COUNT")
+                    .arg(max)
+                    .arg("BLOCK")
+                    .arg(u64::try_from(block.as_millis()).unwrap_or(1))
+                    .arg("STREAMS")
+                    .arg(keys.of("stream"))
+                    .arg(">"),
+            )
+            .await?;
+        let entries = reply
+            .map(|r| r.keys.into_iter().flat_map(|k| k.ids).collect())
+            .unwrap_or_default();
+        self.claimed_from(route, entries).await
+    }
+
+    /// Removes from the route's group the consumers of processes long gone
+    /// (idle past [`GONE_CONSUMER_IDLE`] with nothing pending): every
+    /// process is a consumer of its own, so they would pile up otherwise.
+    async fn forget_gone_consumers(&self, keys: &Keys) {
+        let stream = keys.of("stream");
+        let consumers: Result<StreamInfoConsumersReply, _> = self
+            .connection
+            .query(redis::cmd("XINFO").arg("CONSUMERS").arg(&stream).arg(GROUP))
+            .await;
+        let Ok(consumers) = consumers else { return };
+        let idle_limit = usize::try_from(GONE_CONSUMER_IDLE.as_millis()).unwrap_or(usize::MAX);
+        for consumer in consumers.consumers {
+            if consumer.name != self.consumer && consumer.pending == 0 && consumer.idle > idle_limit {
+                let _ = self
+                    .connection
+                    .query::<i64>(
+                        redis::cmd("XGROUP")
+                            .arg("DELCONSUMER")
+                            .arg(&stream)
+                            .arg(GROUP)
+                            .arg(&consumer.name),
+                    )
+                    .await;
+            }
+        }
+    }
+
     async fn retry(
         &self,
         keys: &Keys,
@@ -764,11 +862,12 @@ impl RedisQueue {
         Ok(self
             .connection
             .invoke(
-                over(&self.scripts.retry, keys, &["stream", "due", "meta"])
+                over(&self.scripts.retry, keys, &["stream", "due", "meta", "dead"])
                     .arg(stream_entry)
                     .arg(id)
                     .arg(meta)
-                    .arg(due_ms),
+                    .arg(due_ms)
+                    .arg(&self.consumer),
             )
             .await?)
     }

@@ -27,7 +27,7 @@ use super::{now_ms, Attempt, Queue};
 use crate::config::{Config, Route};
 use crate::telemetry::metrics::Metrics;
 use crate::telemetry::queue_metrics::{AttemptLabel, QueueRouteMetrics};
-use crate::upstream::{self, UpstreamPool, UPSTREAM_IDLE};
+use crate::upstream::{self, Response, UpstreamPool, UPSTREAM_IDLE};
 
 /// How often the set of route loops is brought in line with the config.
 const SYNC_INTERVAL: Duration = Duration::from_secs(1);
@@ -220,7 +220,7 @@ impl Workers {
         let number = entry.attempt_count + 1;
         let at_ms = now_ms();
         let started = Instant::now();
-        let (result, status, error) = self.forward(route, &claimed, number).await;
+        let (result, status, error, response) = self.forward(route, &claimed, number).await;
         let attempt = Attempt {
             number,
             at_ms,
@@ -228,10 +228,11 @@ impl Workers {
             status,
             error,
         };
+        let (counted, since_ms) = entry.budget(number);
         let decision = route
             .delivery
             .retry
-            .decide(&result, number, entry.received_ms, now_ms(), fastrand::f64());
+            .decide(&result, counted, since_ms, now_ms(), fastrand::f64());
         let (label, settlement, note) = match decision {
             Decision::Delivered => (AttemptLabel::Delivered, Settlement::Delivered(attempt.clone()), None),
             Decision::Retry { due_ms } => (
@@ -252,6 +253,11 @@ impl Workers {
             ),
         };
         let settled = store.settle(&claimed, settlement).await;
+        // Settled first: reading the rest of the answer does not count
+        // against the claim.
+        if let Some(response) = response {
+            response.drain(&self.pool, DRAIN_LIMIT).await;
+        }
         let delay = now_ms().saturating_sub(entry.received_ms) as f64 / 1000.0;
         metrics.attempt(label, delay);
         if let Err(e) = &settled {
@@ -274,13 +280,14 @@ impl Workers {
         );
     }
 
-    /// Sends the delivery; how it went, the status and the error, if any.
+    /// Sends the delivery; how it went, the status and the error, if any,
+    /// and the answer whose body is still to be read.
     async fn forward(
         &self,
         route: &Route,
         claimed: &Claimed,
         number: u32,
-    ) -> (AttemptResult, Option<u16>, Option<String>) {
+    ) -> (AttemptResult, Option<u16>, Option<String>, Option<Response>) {
         let request = &claimed.request;
         let number_text = itoa::Buffer::new().format(number).to_owned();
         let signature = route.sign_forwarded.as_ref().map(|s| s.header_line(&request.body));
@@ -295,10 +302,14 @@ impl Workers {
             Ok(response) => {
                 let status = response.status();
                 let retry_after = response.retry_after(std::time::SystemTime::now());
-                response.drain(&self.pool, DRAIN_LIMIT).await;
-                (AttemptResult::Answered { status, retry_after }, Some(status), None)
+                (
+                    AttemptResult::Answered { status, retry_after },
+                    Some(status),
+                    None,
+                    Some(response),
+                )
             }
-            Err(e) => (AttemptResult::Failed, None, Some(e.reason)),
+            Err(e) => (AttemptResult::Failed, None, Some(e.reason), None),
         }
     }
 }

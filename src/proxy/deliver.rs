@@ -257,6 +257,7 @@ impl HookfenceApp {
             attempt_count: 0,
             attempts: Vec::new(),
             state: State::Pending { due_ms: now_ms() },
+            replayed: None,
         };
         if let Some((attempt, due_ms)) = first {
             entry.record(attempt);

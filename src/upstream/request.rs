@@ -80,15 +80,31 @@ impl Request {
     /// and body, each preceded by its length (u32, little-endian; the body
     /// u64).
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.size() + 21);
-        out.push(ENCODING_V1);
-        for part in [self.method.as_str().as_bytes(), &self.target, &self.headers] {
-            out.extend_from_slice(&(part.len() as u32).to_le_bytes());
-            out.extend_from_slice(part);
-        }
-        out.extend_from_slice(&(self.body.len() as u64).to_le_bytes());
-        out.extend_from_slice(&self.body);
+        let mut out = vec![0; self.encoded_len()];
+        self.encode_into(&mut out);
         out
+    }
+
+    /// The length of [`Request::encode`]'s output.
+    pub fn encoded_len(&self) -> usize {
+        1 + 4 * 3 + 8 + self.size()
+    }
+
+    /// Writes the stored form into `out`, exactly [`Request::encoded_len`]
+    /// bytes long (a store's own buffer: no copy in between).
+    pub fn encode_into(&self, out: &mut [u8]) {
+        let mut at = 0;
+        let mut put = |bytes: &[u8]| {
+            out[at..at + bytes.len()].copy_from_slice(bytes);
+            at += bytes.len();
+        };
+        put(&[ENCODING_V1]);
+        for part in [self.method.as_str().as_bytes(), &self.target, &self.headers] {
+            put(&(part.len() as u32).to_le_bytes());
+            put(part);
+        }
+        put(&(self.body.len() as u64).to_le_bytes());
+        put(&self.body);
     }
 
     /// Reads back what [`Request::encode`] wrote. `stored` is shared, not
