@@ -646,3 +646,88 @@ fn sigterm_lets_an_attempt_in_progress_finish() {
     assert_eq!(upstream.requests().len(), 1, "{id} was not sent again");
     assert_eq!(queue_figures(&hookfence)["pending"], 0);
 }
+
+/// A queued request's head, as the admin API shows it, never holds a
+/// credential: header tokens and signatures, query tokens and anything
+/// named like a secret are shown as `…`.
+#[test]
+fn the_admin_api_shows_queued_requests_without_their_credentials() {
+    let address = down_upstream();
+    let routes = format!(
+        r#"
+[[routes]]
+name = "gitlab"
+path = "/hooks/gitlab"
+upstream = "http://{address}"
+provider = "gitlab"
+secrets = ["env:GL"]
+delivery = "queued"
+
+[[routes]]
+name = "tokened"
+path = "/hooks/tokened"
+upstream = "http://{address}"
+secrets = ["env:QT"]
+delivery = "queued"
+[routes.custom]
+kind = "token"
+query = "token"
+"#
+    );
+    let hookfence = Hookfence::start(
+        "",
+        &routes,
+        &[("GL", "gitlab-shared-token"), ("QT", "query-shared-token")],
+    );
+    let gitlab = post(
+        hookfence.addr,
+        "/hooks/gitlab",
+        &[
+            ("X-Gitlab-Token", "gitlab-shared-token"),
+            ("X-Gitlab-Event", "Push Hook"),
+            ("X-Api-Key", "an-api-key-value"),
+        ],
+        br#"{"object_kind":"push"}"#,
+    );
+    let tokened = post(
+        hookfence.addr,
+        "/hooks/tokened?token=query-shared-token&keep=1",
+        &[],
+        br#"{"n":1}"#,
+    );
+    for (route, response) in [("gitlab", &gitlab), ("tokened", &tokened)] {
+        let id = queued_id(response);
+        let shown = hookfence.admin_get(&format!("/queue/{route}/{id}"));
+        assert_eq!(shown.status, 200, "{}", shown.body_str());
+        let text = shown.body_str();
+        for secret in ["gitlab-shared-token", "query-shared-token", "an-api-key-value"] {
+            assert!(!text.contains(secret), "{secret} shown for {route}: {text}");
+        }
+        let view = shown.json();
+        assert_eq!(view["id"], id.as_str());
+        assert_eq!(view["request"]["body_bytes"], response_body_len(route));
+        assert!(view["request"].get("body").is_none(), "bodies are never shown");
+        let listed = hookfence.admin_get(&format!("/queue/{route}")).body_str().to_owned();
+        assert!(!listed.contains("shared-token"), "{listed}");
+    }
+    let gitlab_view = hookfence
+        .admin_get(&format!("/queue/gitlab/{}", queued_id(&gitlab)))
+        .json();
+    let headers = gitlab_view["request"]["headers"].as_array().unwrap().clone();
+    assert!(headers.contains(&json!(["X-Gitlab-Token", "…"])), "{headers:?}");
+    assert!(
+        headers.contains(&json!(["X-Gitlab-Event", "Push Hook"])),
+        "other headers as they came"
+    );
+    let tokened_view = hookfence
+        .admin_get(&format!("/queue/tokened/{}", queued_id(&tokened)))
+        .json();
+    assert_eq!(tokened_view["request"]["target"], "/hooks/tokened?token=…&keep=1");
+}
+
+fn response_body_len(route: &str) -> usize {
+    match route {
+        "gitlab" => br#"{"object_kind":"push"}"#.len(),
+        _ => br#"{"n":1}"#.len(),
+    }
+}
