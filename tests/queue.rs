@@ -731,3 +731,69 @@ fn response_body_len(route: &str) -> usize {
         _ => br#"{"n":1}"#.len(),
     }
 }
+
+/// On a Redis Cluster, each route's queue lives on the shard of its hash
+/// tag: several routes spread over the shards, and every script runs on one.
+#[test]
+fn a_redis_cluster_queue_keeps_each_route_on_one_shard() {
+    let cluster = support::redis::RedisCluster::start(3);
+    let address = down_upstream();
+    let nodes: Vec<String> = cluster.urls().iter().map(|u| format!("\"{u}\"")).collect();
+    let routes: String = (0..6)
+        .map(|n| {
+            github_route(
+                &format!("r{n}"),
+                &format!("/hooks/r{n}"),
+                &format!("http://{address}"),
+                "\"env:GH\"",
+                &format!("delivery = \"queued\"\nordering_key = \"json:/key\"\n{FAST_RETRY}"),
+            )
+        })
+        .collect();
+    let hookfence = Hookfence::start(
+        &format!("[queue]\nbackend = \"redis\"\ncluster = [{}]", nodes.join(", ")),
+        &routes,
+        &[("GH", SECRET)],
+    );
+    let mut sent = Vec::new();
+    for n in 0..6 {
+        for k in 0..3 {
+            let body = format!(r#"{{"key":"k","route":{n},"k":{k}}}"#);
+            let response = deliver_github(
+                hookfence.addr,
+                &format!("/hooks/r{n}"),
+                SECRET,
+                &support::fresh_id("cl"),
+                body.as_bytes(),
+            );
+            sent.push((queued_id(&response), body));
+        }
+    }
+    let holding: Vec<usize> = cluster.nodes.iter().map(RedisServer::dbsize).collect();
+    assert!(
+        holding.iter().filter(|n| **n > 0).count() >= 2,
+        "six routes' queues spread over the shards: {holding:?}"
+    );
+    let upstream = Upstream::start_at(address, Behaviour::Respond(200));
+    let received = upstream.wait_for_requests(sent.len());
+    assert_eq!(received.len(), sent.len());
+    for (id, body) in &sent {
+        assert!(
+            received
+                .iter()
+                .any(|r| r.header_str("x-hookfence-delivery") == Some(id.as_str()) && r.body == body.as_bytes()),
+            "{id}"
+        );
+    }
+    for n in 0..6 {
+        let order: Vec<String> = received
+            .iter()
+            .filter(|r| String::from_utf8_lossy(&r.body).contains(&format!("\"route\":{n},")))
+            .map(|r| String::from_utf8_lossy(&r.body).into_owned())
+            .collect();
+        let expected: Vec<String> = (0..3)
+            .map(|k| format!(r#"{{"key":"k","route":{n},"k":{k}}}"#))
+            .collect();
+        assert_eq!(order, expected, "route r{n} in order");
+    }
+}
