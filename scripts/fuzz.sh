@@ -14,7 +14,7 @@ command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
 if ! rustc --version | grep -q nightly; then
   export RUSTC_BOOTSTRAP=1
 fi
-for target in verify config routing http1 json; do
+for target in verify config routing http1 http1_diff json; do
   echo "==> fuzzing $target for ${SECONDS_PER_TARGET}s" >&2
   cargo fuzz run "$target" -- -max_total_time="$SECONDS_PER_TARGET" -max_len=4096
 done

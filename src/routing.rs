@@ -273,6 +273,75 @@ impl<R: Routable> RouteTable<R> {
     }
 }
 
+/// What makes `path` mean one thing to one decoder and another to the
+/// next, if anything: a backslash or a `;` path parameter (which some
+/// servers cut or read as `/`), or what percent-decoding, at any depth,
+/// turns into a slash, a backslash, a `;`, a control character (NUL
+/// included) or a dot segment (`x%2f..%2f..`, `%252e%252e`). Under a
+/// wildcard route such a path could reach a backend path no route was
+/// written for; body-only signatures do not cover the path.
+pub fn path_ambiguity(path: &str) -> Option<&'static str> {
+    /// Decodings looked through: `%25` nested deeper than this is refused.
+    const DEPTH: usize = 4;
+    let raw = path.as_bytes();
+    if raw.contains(&b'\\') {
+        return Some("a backslash");
+    }
+    if raw.contains(&b';') {
+        return Some("a `;` path parameter");
+    }
+    let mut current = raw.to_vec();
+    for _ in 0..DEPTH {
+        if !current.contains(&b'%') {
+            return None;
+        }
+        let decoded = percent_decode(&current);
+        if decoded == current {
+            return None;
+        }
+        let slashes = |bytes: &[u8]| bytes.iter().filter(|&&b| b == b'/').count();
+        if slashes(&decoded) != slashes(&current) {
+            return Some("an encoded slash");
+        }
+        if decoded.contains(&b'\\') {
+            return Some("an encoded backslash");
+        }
+        if decoded.contains(&b';') {
+            return Some("an encoded `;`");
+        }
+        if decoded.iter().any(|b| b.is_ascii_control()) {
+            return Some("an encoded control character");
+        }
+        if has_dot_segment(&String::from_utf8_lossy(&decoded)) {
+            return Some("an encoded dot segment");
+        }
+        current = decoded;
+    }
+    Some("percent-encoding nested too deep")
+}
+
+/// One pass of percent-decoding; an invalid escape stays as it is.
+fn percent_decode(bytes: &[u8]) -> Vec<u8> {
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut at = 0;
+    while at < bytes.len() {
+        if bytes[at] == b'%' {
+            if let (Some(high), Some(low)) = (
+                bytes.get(at + 1).copied().and_then(hex),
+                bytes.get(at + 2).copied().and_then(hex),
+            ) {
+                out.push(high << 4 | low);
+                at += 3;
+                continue;
+            }
+        }
+        out.push(bytes[at]);
+        at += 1;
+    }
+    out
+}
+
 /// Whether a request path has a `.` or `..` segment, literal or
 /// percent-encoded (`%2e`, either case), without allocating.
 fn has_dot_segment(path: &str) -> bool {
@@ -350,6 +419,37 @@ mod tests {
         }
         assert!(found(&t, "/hooks/...").is_some(), "three dots is an ordinary name");
         assert!(found(&t, "/t/.well-known").is_some());
+    }
+
+    #[test]
+    fn paths_whose_meaning_depends_on_the_decoder_are_named() {
+        for (path, what) in [
+            ("/hooks/..;/admin", "a `;` path parameter"),
+            ("/hooks/x;jsessionid=1", "a `;` path parameter"),
+            ("/hooks\\..\\admin", "a backslash"),
+            ("/hooks/%5c..%5cadmin", "an encoded backslash"),
+            ("/hooks/x%2f..%2f..", "an encoded slash"),
+            ("/hooks/x%2F", "an encoded slash"),
+            ("/hooks/%252e%252e/admin", "an encoded dot segment"),
+            ("/hooks/%25252e%25252e/admin", "an encoded dot segment"),
+            ("/hooks/%252f", "an encoded slash"),
+            ("/hooks/a%00b", "an encoded control character"),
+            ("/hooks/a%2500b", "an encoded control character"),
+            ("/hooks/%3b", "an encoded `;`"),
+            ("/hooks/%2525252525252e", "percent-encoding nested too deep"),
+        ] {
+            assert_eq!(path_ambiguity(path), Some(what), "{path}");
+        }
+        for path in [
+            "/hooks/github",
+            "/hooks/a%20b",
+            "/hooks/%41pp",
+            "/hooks/100%25",
+            "/hooks/%zz",
+            "/hooks/...",
+        ] {
+            assert_eq!(path_ambiguity(path), None, "{path}");
+        }
     }
 
     #[test]

@@ -175,6 +175,9 @@ pub struct Route {
     pub sign_forwarded: Option<SignForwarded>,
     /// Direct, queued or fallback delivery, and the queue's policy for it.
     pub delivery: RouteDelivery,
+    /// Paths that decoders read differently (`routing::path_ambiguity`)
+    /// are accepted; otherwise refused with 400.
+    pub allow_encoded_path: bool,
     /// Request headers removed before forwarding (the credential, when asked).
     pub strip_headers: Vec<HeaderName>,
     /// Query parameters removed before forwarding (a query token, when asked).
@@ -184,6 +187,11 @@ pub struct Route {
     /// never shows.
     pub credential_headers: Vec<HeaderName>,
     pub credential_query: Vec<String>,
+    /// Headers the route reads (credentials, signed timestamp and id, the
+    /// delivery id, event and ordering key fields): forwarded even when the
+    /// client's `Connection` names them, so that a backend that verifies
+    /// again finds them.
+    pub read_headers: Vec<HeaderName>,
 }
 
 impl Routable for Route {
@@ -210,6 +218,11 @@ pub struct RouteDedup {
     pub policy: crate::dedup::Policy,
     /// Refuse deliveries without an id instead of forwarding them.
     pub require_id: bool,
+    /// The sender does not sign the delivery id (GitHub's
+    /// `X-GitHub-Delivery`, any id of a token route): the key also holds a
+    /// digest of the body, so that a captured delivery replayed under
+    /// another id cannot make that id's genuine delivery a "duplicate".
+    pub digest_body: bool,
 }
 
 /// Which verified deliveries are forwarded.

@@ -219,6 +219,11 @@ pub struct RawRoute {
     /// query parameter) before forwarding, so the backend never sees it.
     #[serde(default)]
     pub strip_credential: bool,
+    /// Accept paths whose meaning depends on the decoder (encoded slashes,
+    /// backslashes, `;` parameters, nested percent-encoding): for a backend
+    /// whose paths really hold them.
+    #[serde(default)]
+    pub allow_encoded_path: bool,
     /// `direct` (default), `queued` or `fallback`.
     pub delivery: Option<Spanned<crate::delivery::Mode>>,
     /// The status a queued delivery is answered with (default 202).

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use http::header::HeaderName;
 use http::{Method, Uri};
 use toml::Spanned;
 
@@ -22,7 +23,8 @@ use crate::verify::field::Field;
 use crate::verify::header_format::HeaderFormat;
 use crate::verify::json_pointer::Pointer;
 use crate::verify::presets;
-use crate::verify::template::SignedContent;
+use crate::verify::template::{Part, SignedContent};
+use crate::verify::timestamp::TimestampSource;
 use crate::verify::token::TokenSource;
 use crate::verify::{Scheme, SignatureScheme};
 
@@ -108,7 +110,10 @@ impl RouteContext<'_> {
                 body_fields.push(pointer.clone());
             }
         }
-        let dedup = self.dedup(raw, fields.delivery_id.is_some(), &limits, report);
+        let mut dedup = self.dedup(raw, fields.delivery_id.is_some(), &limits, report);
+        if let (Some(b), Some(id)) = (&built, &fields.delivery_id) {
+            dedup.digest_body = !signs_field(&b.verification, id);
+        }
         let sign_forwarded = raw.sign_forwarded.as_ref().and_then(|s| self.sign_forwarded(s, report));
         let credentials = match built.as_ref().map(|b| &b.verification) {
             Some(Verification::Verified { verifier, .. }) => credential_locations(verifier.schemes()),
@@ -128,6 +133,11 @@ impl RouteContext<'_> {
             },
             _ => Default::default(),
         };
+        let read_headers = read_headers(
+            built.as_ref().map(|b| &b.verification),
+            &credentials.0,
+            [&fields.delivery_id, &fields.event, &delivery.ordering_key],
+        );
         if report.error_count() > errors_before {
             return None;
         }
@@ -146,10 +156,12 @@ impl RouteContext<'_> {
             limits,
             sign_forwarded,
             delivery,
+            allow_encoded_path: raw.allow_encoded_path,
             strip_headers,
             strip_query,
             credential_headers: credentials.0,
             credential_query: credentials.1,
+            read_headers,
         })
     }
 
@@ -296,6 +308,8 @@ impl RouteContext<'_> {
             enabled,
             policy: raw.dedup_policy.as_ref().map(|p| *p.get_ref()).unwrap_or_default(),
             require_id: raw.require_delivery_id,
+            // Set once the verification is known (`Self::build`).
+            digest_body: true,
         }
     }
 
@@ -330,6 +344,49 @@ impl RouteContext<'_> {
             secret: secret?,
         })
     }
+}
+
+/// Whether every scheme of `verification` signs what `field` reads: a JSON
+/// field of a signed body, or the header a scheme signs as `{id}`.
+fn signs_field(verification: &Verification, field: &Field) -> bool {
+    let Verification::Verified { verifier, .. } = verification else {
+        return false;
+    };
+    verifier.schemes().iter().all(|scheme| match (scheme, field) {
+        (Scheme::Signature(s), Field::Json(_)) => {
+            s.signed.uses(&Part::Body) || s.signed.uses(&Part::FormParams) || s.body_digest_param.is_some()
+        }
+        (Scheme::Signature(s), Field::Header(name)) => s.signed.uses(&Part::Id) && s.id_header.as_ref() == Some(name),
+        (Scheme::Token(_), _) => false,
+    })
+}
+
+/// The headers a route reads: its credentials, what its schemes sign
+/// besides the body (timestamp, id), and its header fields.
+fn read_headers<'f>(
+    verification: Option<&Verification>,
+    credentials: &[HeaderName],
+    fields: impl IntoIterator<Item = &'f Option<Field>>,
+) -> Vec<HeaderName> {
+    let mut names: Vec<HeaderName> = credentials.to_vec();
+    if let Some(Verification::Verified { verifier, .. }) = verification {
+        for scheme in verifier.schemes() {
+            if let Scheme::Signature(s) = scheme {
+                if let Some(TimestampSource::Header(name)) = s.timestamp.as_ref().map(|t| &t.source) {
+                    names.push(name.clone());
+                }
+                names.extend(s.id_header.clone());
+            }
+        }
+    }
+    for field in fields.into_iter().flatten() {
+        if let Field::Header(name) = field {
+            names.push(name.clone());
+        }
+    }
+    names.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    names.dedup();
+    names
 }
 
 /// Where a route's credentials are presented: headers and query parameters

@@ -31,6 +31,13 @@ use crate::redis_connection::{RedisFailure, Target};
 use memory::MemoryStore;
 use redis::RedisStore;
 
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// A body's digest for a dedup key: xxh3, 128 bits.
+pub fn body_digest(body: &[u8]) -> u128 {
+    xxhash_rust::xxh3::xxh3_128(body)
+}
+
 /// What a reservation found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reservation {
@@ -224,14 +231,26 @@ impl Dedup {
     }
 
     /// The store key for a delivery. The braces are a Redis Cluster hash
-    /// tag: everything about one delivery lives on one shard.
-    pub fn key(&self, route: &str, delivery_id: &str) -> String {
-        // `prefix:{route:id}`, without the formatter (it is built for every
-        // deduplicated delivery).
+    /// tag: everything about one delivery lives on one shard. With a
+    /// `digest` of its body (for ids the sender does not sign), only the
+    /// same delivery sent again is a duplicate, not another body under the
+    /// same id.
+    pub fn key(&self, route: &str, delivery_id: &str, digest: Option<u128>) -> String {
+        // `prefix:{route:id}[:digest]`, without the formatter (it is built
+        // for every deduplicated delivery).
         let prefix = &self.settings.key_prefix;
-        let mut key = String::with_capacity(prefix.len() + route.len() + delivery_id.len() + 4);
+        let mut key = String::with_capacity(prefix.len() + route.len() + delivery_id.len() + 37);
         for part in [prefix.as_str(), ":{", route, ":", delivery_id, "}"] {
             key.push_str(part);
+        }
+        if let Some(digest) = digest {
+            key.push(':');
+            let mut hex = [0u8; 32];
+            for (i, byte) in digest.to_be_bytes().iter().enumerate() {
+                hex[2 * i] = HEX[usize::from(byte >> 4)];
+                hex[2 * i + 1] = HEX[usize::from(byte & 0xf)];
+            }
+            key.push_str(std::str::from_utf8(&hex).unwrap_or_default());
         }
         key
     }
@@ -304,6 +323,11 @@ mod tests {
             command_timeout: Duration::from_secs(1),
             key_prefix: "hookfence".into(),
         });
-        assert_eq!(dedup.key("github", "abc"), "hookfence:{github:abc}");
+        assert_eq!(dedup.key("github", "abc", None), "hookfence:{github:abc}");
+        assert_eq!(
+            dedup.key("github", "abc", Some(0x0123_4567_89ab_cdef_0000_0000_0000_00ff)),
+            "hookfence:{github:abc}:0123456789abcdef00000000000000ff"
+        );
+        assert_ne!(body_digest(b"{}"), body_digest(b"{ }"));
     }
 }

@@ -11,6 +11,8 @@
 pub const MAX_SIZE_LINE: usize = 4096;
 /// Largest trailer section.
 pub const MAX_TRAILERS: usize = 16 * 1024;
+/// Most trailer fields, as for a head's header lines (`MAX_HEADERS`).
+pub const MAX_TRAILER_FIELDS: usize = 128;
 /// Framing bytes (size lines, extensions, line ends, trailers) allowed
 /// beyond one per body byte: the body limit counts decoded bytes, and
 /// without this a sender could stream framing around a one-byte body until
@@ -42,6 +44,9 @@ enum State {
     DataLf,
     /// The start of a trailer line, or the empty line that ends the body.
     TrailerStart,
+    /// A trailer field's name, up to its colon.
+    TrailerName,
+    /// A trailer field's value, up to the line end.
     TrailerLine,
     TrailerLf,
     /// The LF of the final empty line.
@@ -60,6 +65,8 @@ pub struct ChunkedDecoder {
     line: usize,
     /// Bytes of the trailer section so far.
     trailers: usize,
+    /// Trailer fields so far.
+    trailer_fields: usize,
     /// Sum of the chunk sizes declared so far.
     total: u64,
     limit: u64,
@@ -74,6 +81,11 @@ fn hex_value(b: u8) -> Option<u64> {
         b'A'..=b'F' => Some(u64::from(b - b'A' + 10)),
         _ => None,
     }
+}
+
+/// A `tchar` of RFC 9110 §5.6.2: what a field name is made of.
+fn is_token(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 /// Bytes allowed inside an extension or a trailer line: tab, visible ASCII,
@@ -92,6 +104,7 @@ impl ChunkedDecoder {
             digits: 0,
             line: 0,
             trailers: 0,
+            trailer_fields: 0,
             total: 0,
             limit,
             framing: 0,
@@ -146,7 +159,7 @@ impl ChunkedDecoder {
                 return Err(ChunkError::Invalid);
             }
         }
-        if matches!(self.state, TrailerStart | TrailerLine | TrailerLf | EndLf) {
+        if matches!(self.state, TrailerStart | TrailerName | TrailerLine | TrailerLf | EndLf) {
             self.trailers += 1;
             if self.trailers > MAX_TRAILERS {
                 return Err(ChunkError::Invalid);
@@ -170,9 +183,19 @@ impl ChunkedDecoder {
             (DataCr, b'\r') => DataLf,
             (DataLf, b'\n') => Size,
             (TrailerStart, b'\r') => EndLf,
-            // A trailer line starts with a field name; whitespace there
-            // would be an obsolete line folding.
-            (TrailerStart, _) if b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b) => TrailerLine,
+            // A trailer line is a field: a name of token characters, a
+            // colon, a value. Whitespace first would be an obsolete line
+            // folding; a line without a colon is not a field (it may be
+            // the next request, pipelined after a body missing its last
+            // empty line, and must not be swallowed as a trailer).
+            (TrailerStart | TrailerName, _) if is_token(b) => TrailerName,
+            (TrailerName, b':') => {
+                self.trailer_fields += 1;
+                if self.trailer_fields > MAX_TRAILER_FIELDS {
+                    return Err(ChunkError::Invalid);
+                }
+                TrailerLine
+            }
             (TrailerLine, b'\r') => TrailerLf,
             (TrailerLine, _) if is_line_text(b) => TrailerLine,
             (TrailerLf, b'\n') => TrailerStart,
@@ -286,24 +309,30 @@ mod tests {
     fn ambiguous_or_unbounded_framing_is_refused() {
         let long_extension = format!("1;{}\r\na\r\n0\r\n\r\n", "x".repeat(MAX_SIZE_LINE));
         let long_trailers = format!("0\r\nX-T: {}\r\n\r\n", "x".repeat(MAX_TRAILERS));
+        let many_trailers = format!("0\r\n{}\r\n", "X: y\r\n".repeat(MAX_TRAILER_FIELDS + 1));
         for framed in [
-            &b"\r\nhello\r\n0\r\n\r\n"[..], // no size
-            b";x\r\n",                      // no size, an extension
-            b"5\nhello\r\n0\r\n\r\n",       // bare LF after the size
-            b"5\r\nhello\n0\r\n\r\n",       // bare LF after the data
-            b"5\r\nhelloX\r\n0\r\n\r\n",    // data longer than its size
-            b"5\r\nhello\r\n0\r\n\n",       // bare LF ending the body
-            b"5\r\nhello\r\n0\r\n\r\r",     // CR CR
-            b"+5\r\nhello\r\n0\r\n\r\n",    // a sign
-            b"0x5\r\nhello\r\n0\r\n\r\n",   // a prefix
-            b"5 5\r\nhello\r\n",            // digits after whitespace
-            b"5;a\x00b\r\nhello\r\n",       // a control byte in an extension
-            b"5;a\nb\r\nhello\r\n",         // a bare LF in an extension
-            b"10000000000000000\r\n",       // 17 digits
-            b"0\r\n folded: x\r\n\r\n",     // obs-fold in the trailers
-            b"0\r\nX-T: a\nb\r\n\r\n",      // a bare LF in a trailer
+            &b"\r\nhello\r\n0\r\n\r\n"[..],  // no size
+            b";x\r\n",                       // no size, an extension
+            b"5\nhello\r\n0\r\n\r\n",        // bare LF after the size
+            b"5\r\nhello\n0\r\n\r\n",        // bare LF after the data
+            b"5\r\nhelloX\r\n0\r\n\r\n",     // data longer than its size
+            b"5\r\nhello\r\n0\r\n\n",        // bare LF ending the body
+            b"5\r\nhello\r\n0\r\n\r\r",      // CR CR
+            b"+5\r\nhello\r\n0\r\n\r\n",     // a sign
+            b"0x5\r\nhello\r\n0\r\n\r\n",    // a prefix
+            b"5 5\r\nhello\r\n",             // digits after whitespace
+            b"5;a\x00b\r\nhello\r\n",        // a control byte in an extension
+            b"5;a\nb\r\nhello\r\n",          // a bare LF in an extension
+            b"10000000000000000\r\n",        // 17 digits
+            b"0\r\n folded: x\r\n\r\n",      // obs-fold in the trailers
+            b"0\r\nX-T: a\nb\r\n\r\n",       // a bare LF in a trailer
+            b"0\r\nPOST /next HTTP/1.1\r\n", // a line that is no field: a pipelined request
+            b"0\r\nX-T\r\n\r\n",             // a trailer without a colon
+            b"0\r\nX T: a\r\n\r\n",          // a space in a field name
+            b"0\r\n: a\r\n\r\n",             // no field name
             long_extension.as_bytes(),
             long_trailers.as_bytes(),
+            many_trailers.as_bytes(),
         ] {
             assert_eq!(
                 decode(framed, &[], u64::MAX).unwrap_err(),

@@ -54,6 +54,11 @@ pub enum HeadError {
     /// RFC 9112 §3.2: an HTTP/1.1 request has exactly one `Host`.
     #[error("missing or repeated Host header")]
     Host,
+    /// A `Host` (or an absolute-form target's authority) that is not
+    /// `host[:port]` as RFC 3986 writes them (userinfo included: RFC 9110
+    /// §4.2.4 forbids it in an http URI).
+    #[error("invalid Host")]
+    InvalidHost,
     #[error("multiple Content-Length headers")]
     MultipleLengths,
     #[error("invalid Content-Length")]
@@ -126,6 +131,8 @@ impl Offsets {
 #[derive(Debug, Clone, Copy, Default)]
 struct Facts<'a> {
     hosts: usize,
+    /// The first `Host` value.
+    host: Option<&'a [u8]>,
     /// The first `Content-Length` value, and how many lines there were.
     content_length: Option<&'a [u8]>,
     content_lengths: usize,
@@ -144,7 +151,10 @@ impl<'a> Facts<'a> {
         for (name, value) in headers.iter() {
             // The length first: most names match none of these.
             match name.len() {
-                4 if names_equal(name, b"host") => facts.hosts += 1,
+                4 if names_equal(name, b"host") => {
+                    facts.hosts += 1;
+                    facts.host.get_or_insert(value);
+                }
                 6 if names_equal(name, b"expect") => {
                     facts.expects_continue |= value.eq_ignore_ascii_case(b"100-continue");
                 }
@@ -258,6 +268,7 @@ impl RequestHead {
     /// are split off `buf` (what follows stays there: the body, or a pipelined
     /// request); `Ok(None)` means more bytes are needed.
     pub fn parse(buf: &mut BytesMut) -> Result<Option<Self>, HeadError> {
+        read_higher_minor_as_1_1(buf, Start::RequestLine);
         let mut storage = [const { MaybeUninit::uninit() }; MAX_HEADERS];
         let mut request = httparse::Request::new(&mut []);
         let parsed =
@@ -289,6 +300,12 @@ impl RequestHead {
         // (which one would the upstream believe?).
         if facts.hosts > 1 || (version == Version::Http11 && facts.hosts == 0) {
             return Err(HeadError::Host);
+        }
+        // Backends build URLs and pick virtual hosts from it: only what
+        // RFC 3986 calls a host and port goes upstream.
+        let authority_text = authority.map(|span| block.text(span));
+        if !facts.host.is_none_or(is_valid_authority) || !authority_text.is_none_or(is_valid_authority) {
+            return Err(HeadError::InvalidHost);
         }
         let framing = request_framing(block.headers(), &facts, version)?;
         Ok(Some(Self {
@@ -373,6 +390,95 @@ fn origin_form(target: &str) -> (Box<str>, Option<&str>) {
     (origin, Some(authority).filter(|a| !a.is_empty()))
 }
 
+/// Whether `value` is `host [ ":" port ]` (RFC 3986 §3.2.2–3.2.3; RFC 9110
+/// §7.2): a reg-name (unreserved, sub-delims, percent-encoded octets) or
+/// IPv4 address, or an IPv6 literal in brackets; a port of at most five
+/// digits up to 65535. No userinfo, no whitespace, no other delimiter. An
+/// empty value is allowed (RFC 9112 §3.2, a target without authority).
+fn is_valid_authority(value: &[u8]) -> bool {
+    if value.is_empty() {
+        return true;
+    }
+    let (host_ok, rest) = match value.strip_prefix(b"[") {
+        Some(literal) => match memchr::memchr(b']', literal) {
+            Some(end) => (
+                std::str::from_utf8(&literal[..end]).is_ok_and(|ip| ip.parse::<std::net::Ipv6Addr>().is_ok()),
+                &literal[end + 1..],
+            ),
+            None => return false,
+        },
+        None => {
+            let end = memchr::memchr(b':', value).unwrap_or(value.len());
+            (!value[..end].is_empty() && is_reg_name(&value[..end]), &value[end..])
+        }
+    };
+    let port_ok = match rest.strip_prefix(b":") {
+        None => rest.is_empty(),
+        Some(port) => {
+            port.len() <= 5
+                && port.iter().all(u8::is_ascii_digit)
+                && port.iter().fold(0u32, |n, d| n * 10 + u32::from(d - b'0')) <= 65535
+        }
+    };
+    host_ok && port_ok
+}
+
+/// RFC 3986 reg-name: unreserved, sub-delims and `%HH`.
+fn is_reg_name(name: &[u8]) -> bool {
+    let mut at = 0;
+    while at < name.len() {
+        let b = name[at];
+        if b == b'%' {
+            let hex = |i: usize| name.get(i).is_some_and(u8::is_ascii_hexdigit);
+            if !(hex(at + 1) && hex(at + 2)) {
+                return false;
+            }
+            at += 3;
+            continue;
+        }
+        if !(b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=".contains(&b)) {
+            return false;
+        }
+        at += 1;
+    }
+    true
+}
+
+/// Which line a head starts with.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Start {
+    /// `METHOD target HTTP/1.x`
+    RequestLine,
+    /// `HTTP/1.x status reason`
+    StatusLine,
+}
+
+/// RFC 9112 §2.3: a message of a higher minor version (`HTTP/1.2`) is read
+/// as the highest this side speaks, HTTP/1.1. httparse knows only `1.0` and
+/// `1.1`: the digit is rewritten in place, in the bytes that are parsed and
+/// not forwarded (hookfence writes its own request and status lines).
+fn read_higher_minor_as_1_1(buf: &mut [u8], start: Start) {
+    const NAME: &[u8] = b"HTTP/1.";
+    let Some(line_end) = memchr::memchr(b'\n', buf) else {
+        return;
+    };
+    let line = &buf[..line_end];
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let digit_at = match start {
+        Start::RequestLine if line.len() > NAME.len() + 1 => {
+            let version = &line[line.len() - NAME.len() - 1..];
+            (version.starts_with(NAME) && line[..line.len() - NAME.len() - 1].ends_with(b" ")).then_some(line.len() - 1)
+        }
+        Start::StatusLine => (line.starts_with(NAME) && line.get(NAME.len() + 1) == Some(&b' ')).then_some(NAME.len()),
+        Start::RequestLine => None,
+    };
+    if let Some(at) = digit_at {
+        if (b'2'..=b'9').contains(&buf[at]) {
+            buf[at] = b'1';
+        }
+    }
+}
+
 /// Whether a head ends its lines with a bare LF anywhere. httparse accepts
 /// them (RFC 9112 §2.2 lets a recipient); a parser in front of hookfence may
 /// not, and two parsers splitting lines differently is a smuggling vector.
@@ -429,6 +535,7 @@ impl ResponseHead {
     /// complete. `head_request`: the answer is to a HEAD request, so it has
     /// no body whatever its headers say.
     pub fn parse(buf: &mut BytesMut, head_request: bool) -> Result<Option<Self>, HeadError> {
+        read_higher_minor_as_1_1(buf, Start::StatusLine);
         let mut storage = [const { MaybeUninit::uninit() }; MAX_HEADERS];
         let mut response = httparse::Response::new(&mut []);
         let parsed =
@@ -513,6 +620,79 @@ mod tests {
 
     fn framing(raw: &str) -> Result<Framing, HeadError> {
         request(raw.as_bytes()).map(|head| head.expect("complete").framing)
+    }
+
+    #[test]
+    fn only_a_host_and_port_are_a_host() {
+        for good in [
+            "hooks.example.com",
+            "hooks.example.com:8443",
+            "127.0.0.1:80",
+            "[::1]:8080",
+            "[2001:db8::1]",
+            "xn--bcher-kva.example",
+            "a_b~c!$&'()*+,;=.d",
+            "h%41st",
+            "",
+        ] {
+            let raw = format!("POST /h HTTP/1.1\r\nHost: {good}\r\n\r\n");
+            assert!(request(raw.as_bytes()).is_ok(), "{good:?} refused");
+        }
+        for bad in [
+            "a b",
+            "evil/x",
+            "user@evil",
+            "a, b",
+            "x:99999999",
+            "x:65536",
+            "a#b?c",
+            "[::1",
+            "[nope]:80",
+            "[::1]x",
+            "h%4",
+            "h%zz",
+            ":80",
+            "a:b:c",
+            "host:-1",
+        ] {
+            let raw = format!("POST /h HTTP/1.1\r\nHost: {bad}\r\n\r\n");
+            assert_eq!(request(raw.as_bytes()).unwrap_err(), HeadError::InvalidHost, "{bad:?}");
+        }
+        let raw = b"POST /h HTTP/1.1\r\nHost: caf\xc3\xa9.example\r\n\r\n";
+        assert_eq!(request(raw).unwrap_err(), HeadError::InvalidHost, "non-ASCII");
+        // An absolute-form target's authority is the host forwarded: held to
+        // the same rule, userinfo refused.
+        for bad in ["http://user:pw@evil/hooks/github", "http://a%zz/h", "http://a:99999/h"] {
+            let raw = format!("POST {bad} HTTP/1.1\r\nHost: fine\r\n\r\n");
+            assert_eq!(request(raw.as_bytes()).unwrap_err(), HeadError::InvalidHost, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_higher_minor_version_is_read_as_http_1_1() {
+        for raw in [
+            &b"POST /h HTTP/1.2\r\nHost: a\r\n\r\n"[..],
+            b"POST /h HTTP/1.9\r\nHost: a\r\nContent-Length: 0\r\n\r\n",
+        ] {
+            let head = request(raw).unwrap().unwrap();
+            assert_eq!(head.version, Version::Http11, "{}", String::from_utf8_lossy(raw));
+            assert!(head.persistent);
+        }
+        for refused in [
+            &b"POST /h HTTP/2.0\r\nHost: a\r\n\r\n"[..],
+            b"POST /h HTTP/1.10\r\nHost: a\r\n\r\n",
+            b"POST /h HTTP/1.x\r\nHost: a\r\n\r\n",
+        ] {
+            assert_eq!(request(refused).unwrap_err(), HeadError::Malformed);
+        }
+        let answer = ResponseHead::parse(&mut BytesMut::from(&b"HTTP/1.3 204 No Content\r\n\r\n"[..]), false)
+            .unwrap()
+            .unwrap();
+        assert_eq!((answer.status, answer.version), (204, Version::Http11));
+        // Only the version's digit is read differently: a target that ends
+        // like a version is left alone.
+        let head = request(b"GET /HTTP/1.2 HTTP/1.1\r\nHost: a\r\n\r\n").unwrap().unwrap();
+        assert_eq!(head.path(), "/HTTP/1.2");
     }
 
     #[test]

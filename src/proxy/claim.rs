@@ -24,7 +24,11 @@ const STORE_RETRY_AFTER_SECS: u64 = 5;
 /// Claims the delivery's id for the route in `ctx`: `Ok(None)` when the
 /// route does not deduplicate it (or may not, the store being away), an
 /// early answer for a duplicate, a copy in flight or a refusal.
-pub async fn claim<'d>(dedup: &'d Dedup, ctx: &mut DeliveryContext<'_>) -> Result<Option<Claim<'d>>, EarlyAnswer> {
+pub async fn claim<'d>(
+    dedup: &'d Dedup,
+    ctx: &mut DeliveryContext<'_>,
+    body: &[u8],
+) -> Result<Option<Claim<'d>>, EarlyAnswer> {
     let Some(route) = ctx.route else {
         return Ok(None);
     };
@@ -38,7 +42,8 @@ pub async fn claim<'d>(dedup: &'d Dedup, ctx: &mut DeliveryContext<'_>) -> Resul
         ctx.dedup = Some("no delivery id: forwarded without deduplication");
         return Ok(None);
     };
-    let key = dedup.key(&route.name, id);
+    let digest = route.dedup.digest_body.then(|| crate::dedup::body_digest(body));
+    let key = dedup.key(&route.name, id, digest);
     let token = Token::new();
     match dedup.reserve(&key, token).await {
         Ok(Reservation::Reserved) => Ok(Some(Claim { dedup, key, token })),

@@ -67,7 +67,10 @@ pub fn upstream_request(request: &RequestHead, route: &Route, body: Bytes, clien
         }
         is_one_of(name, listed(&HOP_BY_HOP))
             || is_one_of(name, listed(&REWRITTEN))
-            || is_one_of(name, named_by_connection.iter().copied())
+            // `Connection` cannot take away what the route reads: a backend
+            // that verifies again needs the same credential and ids.
+            || (is_one_of(name, named_by_connection.iter().copied())
+                && !is_one_of(name, route.read_headers.iter().map(|h| h.as_str().as_bytes())))
             || is_one_of(name, route.strip_headers.iter().map(|h| h.as_str().as_bytes()))
             || signature_header.is_some_and(|h| names_equal(name, h.as_bytes()))
     };

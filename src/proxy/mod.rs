@@ -266,7 +266,7 @@ impl HookfenceApp {
         if let Some(key) = &route.delivery.ordering_key {
             ctx.ordering_key = fields.get(key);
         }
-        let claim = claim::claim(&self.shared.dedup, ctx).await?;
+        let claim = claim::claim(&self.shared.dedup, ctx, &body).await?;
         Ok(self.deliver(exchange, route, body, ctx, claim).await)
     }
 }
@@ -298,6 +298,12 @@ fn match_route<'l>(
         RouteMatch::NotFound => return Err(EarlyAnswer::error(Outcome::NoRoute, "no route")),
     };
     ctx.route = Some(route);
+    if !route.allow_encoded_path {
+        if let Some(what) = crate::routing::path_ambiguity(head.path()) {
+            ctx.reason = Some(format!("the path holds {what}, which decoders read differently"));
+            return Err(EarlyAnswer::error(Outcome::BadRequest, "ambiguous request path"));
+        }
+    }
     if let Verification::Verified { keys, .. } = &route.verification {
         ctx.keys = keys
             .for_params(&params)

@@ -59,8 +59,16 @@ impl HeaderFormat {
         let mut parsed = Parsed::default();
         match self {
             HeaderFormat::Single { prefix } => {
+                // Whitespace around the value is not part of it (RFC 9110
+                // §5.5); inside it, after the prefix (`sha256= ab`), it is
+                // a malformed signature: no sender writes one, and a
+                // backend that checks again would refuse it.
+                let value = value.trim_ascii();
                 let signature = value.strip_prefix(prefix.as_bytes()).ok_or(Malformed)?;
-                parsed.push(signature.trim_ascii())?;
+                if signature.first().is_some_and(u8::is_ascii_whitespace) {
+                    return Err(Malformed);
+                }
+                parsed.push(signature)?;
             }
             HeaderFormat::List { separator, prefix } => {
                 for item in split(value, *separator) {
@@ -167,6 +175,13 @@ mod tests {
         assert_eq!(candidates(&f, "sha256=ab"), Ok(vec!["ab".into()]));
         assert_eq!(candidates(&f, "sha1=ab"), Err(Malformed));
         assert_eq!(candidates(&f, "SHA256=ab"), Err(Malformed));
+        assert_eq!(
+            candidates(&f, " sha256=ab "),
+            Ok(vec!["ab".into()]),
+            "whitespace around the value"
+        );
+        assert_eq!(candidates(&f, "sha256= ab"), Err(Malformed), "whitespace inside it");
+        assert_eq!(candidates(&f, "sha256=\tab"), Err(Malformed));
     }
 
     #[test]
