@@ -797,3 +797,25 @@ fn a_redis_cluster_queue_keeps_each_route_on_one_shard() {
         assert_eq!(order, expected, "route r{n} in order");
     }
 }
+
+/// A config without a queued or fallback route never makes the embedded
+/// store: no `hookfence-data` directory appears next to it, even after the
+/// workers' periodic housekeeping and a delivery.
+#[test]
+fn a_config_without_queued_routes_makes_no_queue_files() {
+    let upstream = Upstream::start(Behaviour::Respond(200));
+    let hookfence = Hookfence::start(
+        "",
+        &github_route("github", "/hooks/github", &upstream.url(), "\"env:GH\"", ""),
+        &[("GH", SECRET)],
+    );
+    let response = deliver_github(hookfence.addr, "/hooks/github", SECRET, &support::fresh_id("nq"), b"{}");
+    assert_eq!(response.status, 200);
+    // The workers' first round (where the store used to be made) runs as
+    // they start, before the listener does; give it time all the same.
+    thread::sleep(Duration::from_millis(300));
+    assert!(
+        !hookfence.dir().join("hookfence-data").exists(),
+        "the queue's data_dir was made for a config that does not use it"
+    );
+}

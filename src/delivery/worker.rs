@@ -145,6 +145,10 @@ impl Workers {
     }
 
     async fn expire_dead_letters(&self, routes: &[String]) {
+        // No routes: the store may not be open, and must not be made for this.
+        if routes.is_empty() {
+            return;
+        }
         let Ok(store) = self.queue.store() else { return };
         let ttl = u64::try_from(self.queue.settings().dead_letter_ttl.as_millis()).unwrap_or(u64::MAX);
         let before = now_ms().saturating_sub(ttl);
