@@ -283,3 +283,36 @@ fn dedup_can_be_turned_off_per_route() {
     assert_eq!(deliver(&hookfence, &id).body_str(), "upstream says hi");
     assert_eq!(deliver(&hookfence, &id).body_str(), "upstream says hi");
 }
+
+/// A delivery id given twice is one id when the copies agree (two lines, or
+/// a list), and refused when they do not: neither "no id" (which would skip
+/// deduplication) nor one of the two picked.
+#[test]
+fn a_delivery_id_given_twice_is_read_only_when_the_copies_agree() {
+    let upstream = Upstream::start(Behaviour::Respond(200));
+    let hookfence = start("", &upstream, "");
+    let body = br#"{"ref":"refs/heads/main"}"#;
+    let signature = github_signature(SECRET.as_bytes(), body);
+    let send = |ids: &[&str]| {
+        let mut headers = vec![("X-Hub-Signature-256", signature.as_str())];
+        headers.extend(ids.iter().map(|id| ("X-GitHub-Delivery", *id)));
+        post(hookfence.addr, "/hooks/github", &headers, body)
+    };
+    let id = fresh_id("twice");
+    let listed = format!("{id}, {id}");
+    assert_eq!(send(&[&listed]).body_str(), "upstream says hi");
+    assert_eq!(send(&[&id]).json(), json!({ "status": "duplicate" }), "the same id");
+    assert_eq!(
+        send(&[&id, &id]).json(),
+        json!({ "status": "duplicate" }),
+        "two lines alike"
+    );
+    let other = fresh_id("twice");
+    for conflicting in [vec![format!("{other}, {id}")], vec![other.clone(), id.clone()]] {
+        let ids: Vec<&str> = conflicting.iter().map(String::as_str).collect();
+        let answer = send(&ids);
+        assert_eq!(answer.status, 400, "{conflicting:?}");
+        assert_eq!(answer.json(), json!({ "error": "conflicting delivery ids" }));
+    }
+    assert_eq!(upstream.requests().len(), 1);
+}

@@ -35,6 +35,12 @@ pub async fn claim<'d>(
     if !route.dedup.enabled {
         return Ok(None);
     }
+    // Two different ids in one delivery: which one is it? Neither is
+    // believed, and the delivery is not forwarded undeduplicated either.
+    if ctx.id_conflict {
+        ctx.reason = Some("the delivery id was given twice, with different values".into());
+        return Err(EarlyAnswer::error(Outcome::BadRequest, "conflicting delivery ids"));
+    }
     let Some(id) = ctx.delivery_id.as_deref() else {
         if route.dedup.require_id {
             return Err(EarlyAnswer::error(Outcome::RejectedNoDeliveryId, "missing delivery id"));

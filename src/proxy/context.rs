@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 use crate::config::Route;
 use crate::outcome::Outcome;
 use crate::telemetry::AuditRecord;
-use crate::verify::field::FieldReader;
+use crate::verify::field::{FieldReader, Read};
 use crate::verify::secret::Secret;
 
 pub struct DeliveryContext<'l> {
@@ -40,6 +40,8 @@ pub struct DeliveryContext<'l> {
     pub queue_id: Option<String>,
     /// The value of the route's ordering key, if it has one.
     pub ordering_key: Option<String>,
+    /// The delivery id came twice with different values.
+    pub id_conflict: bool,
 }
 
 impl<'l> DeliveryContext<'l> {
@@ -60,6 +62,7 @@ impl<'l> DeliveryContext<'l> {
             dedup: None,
             queue_id: None,
             ordering_key: None,
+            id_conflict: false,
         }
     }
 
@@ -72,8 +75,10 @@ impl<'l> DeliveryContext<'l> {
     /// it cannot read leave earlier values in place).
     pub fn read_fields(&mut self, reader: &FieldReader<'_>) {
         let Some(route) = self.route else { return };
-        if let Some(id) = route.fields.delivery_id.as_ref().and_then(|f| reader.get(f)) {
-            self.delivery_id = Some(id);
+        match route.fields.delivery_id.as_ref().map(|f| reader.read(f)) {
+            Some(Read::Value(id)) => self.delivery_id = Some(id),
+            Some(Read::Conflict) => self.id_conflict = true,
+            Some(Read::Absent) | None => {}
         }
         if let Some(event) = route.fields.event.as_ref().and_then(|f| reader.get(f)) {
             self.event = Some(event);

@@ -65,6 +65,16 @@ impl std::fmt::Display for Field {
 /// value an attacker controls must not grow the audit trail or a store key.
 pub const MAX_FIELD_LEN: usize = 256;
 
+/// What a field holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Read {
+    Value(String),
+    /// Absent, not text, empty or too long.
+    Absent,
+    /// Given more than once, with different values.
+    Conflict,
+}
+
 /// Reads fields from one delivery.
 pub struct FieldReader<'a> {
     headers: HeaderLines<'a>,
@@ -108,23 +118,62 @@ impl<'a> FieldReader<'a> {
     }
 
     /// The field's value: a header's text, or a JSON string or number. `None`
-    /// when absent, not text, empty, or longer than [`MAX_FIELD_LEN`].
+    /// when absent, not text, empty, longer than [`MAX_FIELD_LEN`], or given
+    /// twice with different values.
     pub fn get(&self, field: &Field) -> Option<String> {
+        match self.read(field) {
+            Read::Value(value) => Some(value),
+            Read::Absent | Read::Conflict => None,
+        }
+    }
+
+    /// The field's value, telling an absent one from one given twice with
+    /// different values. A header field may come as several lines or as a
+    /// comma-separated list (RFC 9110 §5.3 makes the two the same): when
+    /// every item is the same value (`X-GitHub-Delivery: X, X`, or the same
+    /// line twice), that is the value; when they differ, two deliveries'
+    /// values are mixed and neither is believed.
+    pub fn read(&self, field: &Field) -> Read {
         let value: Cow<'_, str> = match field {
             Field::Header(name) => {
-                // Two values could mean two deliveries' ids: use neither.
-                let value = self.headers.single(name.as_str()).ok()??;
+                let mut agreed: Option<&[u8]> = None;
+                for item in self
+                    .headers
+                    .get_all(name.as_str())
+                    .flat_map(|line| line.split(|&b| b == b','))
+                    .map(<[u8]>::trim_ascii)
+                    .filter(|item| !item.is_empty())
+                {
+                    match agreed {
+                        None => agreed = Some(item),
+                        Some(first) if first == item => {}
+                        Some(_) => return Read::Conflict,
+                    }
+                }
+                let Some(value) = agreed else {
+                    return Read::Absent;
+                };
                 // Visible ASCII only, as `HeaderValue::to_str` accepts.
                 if !value.iter().all(|&b| b == b'\t' || (b' '..=b'~').contains(&b)) {
-                    return None;
+                    return Read::Absent;
                 }
-                Cow::Borrowed(std::str::from_utf8(value).ok()?.trim())
+                match std::str::from_utf8(value) {
+                    Ok(text) => Cow::Borrowed(text),
+                    Err(_) => return Read::Absent,
+                }
             }
-            Field::Json(pointer) => self.json(pointer)?,
+            Field::Json(pointer) => match self.json(pointer) {
+                Some(value) => value,
+                None => return Read::Absent,
+            },
         };
         // Checked before copying: a field may be a megabyte of body (what
         // the scanner decoded from escapes it has copied once already).
-        (!value.is_empty() && value.len() <= MAX_FIELD_LEN).then(|| value.into_owned())
+        if !value.is_empty() && value.len() <= MAX_FIELD_LEN {
+            Read::Value(value.into_owned())
+        } else {
+            Read::Absent
+        }
     }
 }
 
@@ -152,7 +201,7 @@ mod tests {
         let get = |text: &str| reader.get(&Field::parse(text).unwrap());
         assert_eq!(get("header:X-GitHub-Delivery").as_deref(), Some("abc"));
         assert_eq!(get("header:x-missing"), None);
-        assert_eq!(get("header:x-dup"), None, "ambiguous");
+        assert_eq!(get("header:x-dup"), None, "two values: neither");
         assert_eq!(get("header:x-latin1"), None, "not text");
         assert_eq!(get("json:/ref").as_deref(), Some("refs/heads/main"));
         assert_eq!(get("json:/n").as_deref(), Some("42"));
@@ -167,6 +216,30 @@ mod tests {
             Field::parse("header:x-github-delivery").unwrap().to_string(),
             "header:X-Github-Delivery"
         );
+    }
+
+    #[test]
+    fn a_header_given_twice_is_one_value_only_if_the_copies_agree() {
+        let headers: OwnedHeaderLines = [
+            ("x-same", &b"X"[..]),
+            ("x-same", b"X"),
+            ("x-list", b"Y, Y ,Y"),
+            ("x-mixed", b"A, B"),
+            ("x-lines", b"A"),
+            ("x-lines", b"B"),
+            ("x-empty-items", b", Z,,"),
+        ]
+        .into_iter()
+        .collect();
+        let reader = FieldReader::new(headers.lines(), b"", &[]);
+        let read = |name: &str| reader.read(&Field::parse(&format!("header:{name}")).unwrap());
+        assert_eq!(read("x-same"), Read::Value("X".into()));
+        assert_eq!(read("x-list"), Read::Value("Y".into()));
+        assert_eq!(read("x-mixed"), Read::Conflict);
+        assert_eq!(read("x-lines"), Read::Conflict);
+        assert_eq!(read("x-empty-items"), Read::Value("Z".into()));
+        assert_eq!(read("x-none"), Read::Absent);
+        assert_eq!(reader.get(&Field::parse("header:x-lines").unwrap()), None);
     }
 
     #[test]
