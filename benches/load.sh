@@ -9,14 +9,17 @@
 #              floor a tokio-based hookfence could reach
 #   unsigned   wrk -> hookfence, verify = "none" route -> upstream
 #   github     wrk -> hookfence verifying GitHub signatures, no dedup
-#   memory     the same, deduplicating in memory
+#   memory     the same, deduplicating in memory, its store filled with
+#              FILL (default 1,000,000) delivered ids before it is measured
 #   redis      the same, deduplicating in a local redis-server
 #   queued     the github route with delivery = "queued" on the embedded
 #              store (fsync on): the sender is answered once the delivery is
 #              on disk; workers forward it. Also printed: how many deliveries
 #              reached the upstream during the run, the backlog at its end
 #              and how long the workers took to drain it.
-# at 7 KiB and 64 KiB bodies, 32 connections; requests/s, p50, p99, CPU time
+# Each target runs RUNS times (default 3), the runs interleaved, and the
+# table gives the median and the spread (lowest–highest) of each figure.
+# At 7 KiB and 64 KiB bodies, 32 connections; requests/s, p50, p99, CPU time
 # per request of the proxy under test (user and system apart) and of the
 # upstream, the machine's idle time per request, and the proxy's peak RSS.
 # The proxy's CPU time per request is the steadiest figure on a shared
@@ -27,7 +30,8 @@
 # with a 64 MiB one, and the memory of 1000 idle connections.
 #
 # Usage: benches/load.sh [seconds per run, default 10]
-#   SCENARIOS="github queued" SIZES=7168 SKIP_MEMORY=1 benches/load.sh 10   # a subset
+#   SCENARIOS="github queued" SIZES=7168 RUNS=5 SKIP_MEMORY=1 benches/load.sh 10   # a subset
+#   THREADS=1 FILL=1000000 HOOKFENCE_BIN=/tmp/hookfence-old benches/load.sh 5
 # Needs: wrk, nginx, redis-server, openssl (installed if missing, as root),
 # and a release build (made if missing). Prints a Markdown table.
 set -euo pipefail
@@ -37,15 +41,24 @@ source benches/load/lib.sh
 
 DURATION=${1:-10}
 CONNECTIONS=32
-THREADS=2
+# Threads of each proxy under test (hookfence's `threads`, nginx's
+# worker_processes, the floor's) and of wrk. THREADS=1 gives each proxy one
+# core's worth of threads, the way issue 17 compares them.
+THREADS=${THREADS:-2}
 SCENARIOS=${SCENARIOS:-direct nginx floor unsigned github memory redis queued}
 SIZES=${SIZES:-7168 65536}
+# Runs of each target, interleaved; the table shows medians and spreads.
+RUNS=${RUNS:-3}
+# Delivered ids the memory scenario's store holds before it is measured.
+FILL=${FILL:-1000000}
 wanted() { [[ " $SCENARIOS " == *" $1 "* ]]; }
 
 ensure_packages "${BUILD_PACKAGES[@]}" wrk nginx-light redis-server openssl
 ensure_rust
 cargo build --release --bin hookfence --example floor_proxy >&2
-HOOKFENCE=$PWD/target/release/hookfence
+# HOOKFENCE_BIN=/path/to/an/older/hookfence measures another build (a
+# "before" figure) with the same script and machine.
+HOOKFENCE=${HOOKFENCE_BIN:-$PWD/target/release/hookfence}
 FLOOR=$PWD/target/release/examples/floor_proxy
 
 WORK=$(mktemp -d)
@@ -134,78 +147,114 @@ run_wrk() { # url body-file connections pids...
     "idle_us=$(per_request $((idle_after - idle_before)))"
 }
 
-# One table row from a RESULT line: body, target, requests/s, p50, p99,
-# non-200, the proxy's CPU per request (user + system), the upstream's, idle
-# time per request, peak RSS.
-row() { # label target rss result
-  echo "$4" | awk -v l="$1" -v t="$2" -v r="$3" '{
-    for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
-    cpu = (v["user_us"] == "—") ? "—" : sprintf("%.1f (%s + %s)", v["user_us"] + v["system_us"], v["user_us"], v["system_us"])
-    printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", l, t, v["rps"], v["p50_ms"], v["p99_ms"], v["non200"], cpu, v["upstream_us"], v["idle_us"], r }'
-}
-
 GITHUB='provider = "github"
 secrets = ["env:GH"]'
 
-echo "| body | target | requests/s | p50 ms | p99 ms | non-200 | proxy CPU µs/request (user + system) | upstream CPU µs/request | idle µs/request | peak RSS MiB |"
-echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"
-QUEUE_NOTES=()
-for size in $SIZES; do
-  body=$(body_file $size)
-  label="$((size / 1024)) KiB"
-  if wanted direct; then
-  row "$label" "direct (upstream)" "—" \
-    "$(run_wrk "http://127.0.0.1:$UPSTREAM_PORT/hooks/bench" "$body" $CONNECTIONS "$UPSTREAM_PID")"
-  fi
-  if wanted nginx; then
-  result=$(run_wrk "http://127.0.0.1:$PROXY_PORT/hooks/bench" "$body" $CONNECTIONS "$NGINX_PROXY_PID")
-  row "$label" "nginx proxy_pass" "$(peak_rss_mib "$NGINX_PROXY_PID") (all workers, cumulative)" "$result"
-  fi
-  if wanted floor; then
-  FLOOR_PORT=$(free_port)
-  "$FLOOR" "127.0.0.1:$FLOOR_PORT" "127.0.0.1:$UPSTREAM_PORT" "$THREADS" --verify &
-  PIDS+=($!)
-  FLOOR_PID=$!
-  wait_port "$FLOOR_PORT"
-  result=$(run_wrk "http://127.0.0.1:$FLOOR_PORT/hooks/bench" "$body" $CONNECTIONS "$FLOOR_PID")
-  rss=$(peak_rss_mib "$FLOOR_PID")
-  kill "$FLOOR_PID"; wait "$FLOOR_PID" 2>/dev/null || true
-  row "$label" "floor (tokio, HMAC, no checks)" "$rss" "$result"
-  fi
-  for scenario in unsigned github memory redis queued; do
-    wanted $scenario || continue
-    case $scenario in
-      unsigned) start_hookfence $scenario "" 'verify = "none"' ;;
-      github) start_hookfence $scenario "" "$GITHUB
+# Starts the hookfence of a scenario; its pid and port end up in
+# HF_PID_<scenario> / HF_PORT_<scenario> / HF_ADMIN_<scenario>.
+start_scenario() { # scenario size
+  case $1 in
+    unsigned) start_hookfence "$1" "" 'verify = "none"' ;;
+    github) start_hookfence "$1" "" "$GITHUB
 dedup = false" ;;
-      memory) start_hookfence $scenario "" "$GITHUB" ;;
-      redis) start_hookfence $scenario "[dedup]
+    memory) start_hookfence "$1" "" "$GITHUB" ;;
+    redis) start_hookfence "$1" "[dedup]
 backend = \"redis\"
 url = \"redis://127.0.0.1:$REDIS_PORT\"" "$GITHUB" ;;
-      # Answered 200 (queued_status), so that non-200 still counts errors.
-      queued) start_hookfence $scenario "[queue]
-data_dir = \"$WORK/queue-$size\"
+    # Answered 200 (queued_status), so that non-200 still counts errors.
+    queued) start_hookfence "$1" "[queue]
+data_dir = \"$WORK/queue-$2\"
 max_bytes = \"16GiB\"
 max_deliveries = 100000000" "$GITHUB
 dedup = false
 delivery = \"queued\"
 queued_status = 200" ;;
-    esac
-    result=$(run_wrk "http://127.0.0.1:$HF_PORT/hooks/bench" "$body" $CONNECTIONS "$HF_PID")
-    rss=$(peak_rss_mib "$HF_PID")
-    if [ "$scenario" = queued ]; then
-      delivered=$(metric 'hookfence_queue_attempts_total{result="delivered",route="bench"}')
-      accepted=$(echo "$result" | sed 's/.*requests=\([0-9]*\).*/\1/')
-      backlog=$(metric 'hookfence_queue_deliveries{route="bench",state="pending"}')
-      drain_start=$(date +%s.%N)
-      while [ "$(metric 'hookfence_queue_deliveries{route="bench",state="pending"}')" != 0 ]; do sleep 0.2; done
-      drained=$(awk -v a="$drain_start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
-      QUEUE_NOTES+=("$label queued: $accepted accepted, ${delivered%.*} reached the upstream during the ${DURATION} s run ($(awk -v d="$delivered" -v t="$DURATION" 'BEGIN { printf "%.0f", d / t }')/s), backlog ${backlog%.*} at its end, drained in $drained s")
-    fi
-    kill "$HF_PID"; wait "$HF_PID" 2>/dev/null || true
-    row "$label" "hookfence $scenario" "$rss" "$result"
+  esac
+  printf -v "HF_PID_$1" %s "$HF_PID"
+  printf -v "HF_PORT_$1" %s "$HF_PORT"
+  printf -v "HF_ADMIN_$1" %s "$HF_ADMIN"
+}
+
+# Sends deliveries to the memory scenario until its store holds $FILL ids:
+# the cost of deduplicating must not be read off an empty store.
+fill_memory_store() { # body-file
+  local committed
+  HF_ADMIN=$HF_ADMIN_memory
+  while :; do
+    committed=$(metric 'hookfence_dedup_operations_total{backend="memory",operation="commit",result="ok"}')
+    [ "${committed%.*}" -ge "$FILL" ] && break
+    BODY_FILE=$1 SIGNATURE=$(github_signature "$1") wrk -t "$THREADS" -c "$CONNECTIONS" -d 10s \
+      -s benches/load/post.lua "http://127.0.0.1:$HF_PORT_memory/hooks/bench" >/dev/null
+  done
+  echo "memory store filled: ${committed%.*} ids" >&2
+}
+
+# Where each run's RESULT lines go: $WORK/results/<size>/<target>.
+mkdir -p "$WORK/results"
+QUEUE_NOTES=()
+for size in $SIZES; do
+  body=$(body_file $size)
+  results="$WORK/results/$size"
+  mkdir -p "$results"
+  SCENARIO_PIDS=()
+  if wanted floor; then
+    FLOOR_PORT=$(free_port)
+    "$FLOOR" "127.0.0.1:$FLOOR_PORT" "127.0.0.1:$UPSTREAM_PORT" "$THREADS" --verify &
+    PIDS+=($!)
+    FLOOR_PID=$!
+    wait_port "$FLOOR_PORT"
+  fi
+  for scenario in unsigned github memory redis queued; do
+    wanted $scenario || continue
+    start_scenario $scenario $size
+    SCENARIO_PIDS+=("$HF_PID")
+  done
+  wanted memory && fill_memory_store "$body"
+  # Runs interleaved: a noisy moment of the machine falls on one run of
+  # every target, not on all runs of one.
+  for run in $(seq "$RUNS"); do
+    echo "size $size, run $run of $RUNS" >&2
+    for target in direct nginx floor unsigned github memory redis queued; do
+      wanted $target || continue
+      case $target in
+        direct) url="http://127.0.0.1:$UPSTREAM_PORT/hooks/bench"; pid=$UPSTREAM_PID ;;
+        nginx) url="http://127.0.0.1:$PROXY_PORT/hooks/bench"; pid=$NGINX_PROXY_PID ;;
+        floor) url="http://127.0.0.1:$FLOOR_PORT/hooks/bench"; pid=$FLOOR_PID ;;
+        *) port_var="HF_PORT_$target"; pid_var="HF_PID_$target"
+           url="http://127.0.0.1:${!port_var}/hooks/bench"; pid=${!pid_var} ;;
+      esac
+      if [ "$target" = queued ]; then
+        HF_ADMIN=$HF_ADMIN_queued
+        delivered_before=$(metric 'hookfence_queue_attempts_total{result="delivered",route="bench"}')
+      fi
+      result=$(run_wrk "$url" "$body" $CONNECTIONS "$pid")
+      echo "$result" >> "$results/$target"
+      if [ "$target" = queued ]; then
+        delivered=$(metric 'hookfence_queue_attempts_total{result="delivered",route="bench"}')
+        delivered=$(( ${delivered%.*} - ${delivered_before%.*} ))
+        accepted=$(echo "$result" | sed 's/.*requests=\([0-9]*\).*/\1/')
+        backlog=$(metric 'hookfence_queue_deliveries{route="bench",state="pending"}')
+        drain_start=$(date +%s.%N)
+        while [ "$(metric 'hookfence_queue_deliveries{route="bench",state="pending"}')" != 0 ]; do sleep 0.2; done
+        drained=$(awk -v a="$drain_start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+        QUEUE_NOTES+=("$((size / 1024)) KiB queued, run $run: $accepted accepted, $delivered reached the upstream during the ${DURATION} s run ($(awk -v d="$delivered" -v t="$DURATION" 'BEGIN { printf "%.0f", d / t }')/s), backlog ${backlog%.*} at its end, drained in $drained s")
+      fi
+    done
+  done
+  # Peak RSS of each process over its runs.
+  echo "$(peak_rss_mib "$NGINX_PROXY_PID")" > "$results/nginx.rss"
+  if wanted floor; then
+    peak_rss_mib "$FLOOR_PID" > "$results/floor.rss"
+    kill "$FLOOR_PID"; wait "$FLOOR_PID" 2>/dev/null || true
+  fi
+  for scenario in unsigned github memory redis queued; do
+    wanted $scenario || continue
+    pid_var="HF_PID_$scenario"
+    peak_rss_mib "${!pid_var}" > "$results/$scenario.rss"
+    kill "${!pid_var}"; wait "${!pid_var}" 2>/dev/null || true
   done
 done
+python3 benches/load/summarize.py "$WORK/results" "$RUNS"
 for note in "${QUEUE_NOTES[@]}"; do echo; echo "$note"; done
 
 [ -n "${SKIP_MEMORY:-}" ] && exit 0

@@ -24,6 +24,7 @@ start_nginx() { # upstream|proxy
   chmod 755 "$WORK/$1"   # nginx workers (nobody) write body temp files here
   sed -e "s|UPSTREAM_PORT|$UPSTREAM_PORT|g" -e "s|PROXY_PORT|${PROXY_PORT:-}|g" \
       -e "s|PID_FILE|$WORK/$1/nginx.pid|" -e "s|ERROR_LOG|$WORK/$1/error.log|" -e "s|TEMP_DIR|$WORK/$1|g" \
+      -e "s|PROXY_WORKERS|${THREADS:-2}|" \
       "benches/load/nginx-$1.conf" > "$WORK/$1/nginx.conf"
   nginx -c "$WORK/$1/nginx.conf" -p "$WORK/$1"
 }
