@@ -58,16 +58,9 @@ fn redis(port: u16) -> std::io::Result<Child> {
         .spawn()
 }
 
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
-}
+#[path = "../benches/support/rss.rs"]
+mod rss;
+use rss::rss_kib;
 
 /// The upstream: counts deliveries by id; `down` makes it refuse connections.
 #[derive(Default)]
@@ -353,7 +346,7 @@ upstream_timeout = "3s"
         tally.sent.fetch_add(1, Ordering::Relaxed);
         senders.push(tokio::spawn(deliver(addr, id, forged, until, Arc::clone(&tally))));
         if last_sample.elapsed() >= Duration::from_secs(1) {
-            rss.push(rss_kib(pid));
+            rss.push(rss_kib(&pid.to_string()));
             last_sample = Instant::now();
         }
     }
@@ -364,7 +357,7 @@ upstream_timeout = "3s"
     for sender in senders {
         let _ = sender.await;
     }
-    rss.push(rss_kib(pid));
+    rss.push(rss_kib(&pid.to_string()));
     let _ = hookfence.kill();
     let _ = hookfence.wait();
     let _ = redis_server.kill();

@@ -11,7 +11,7 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
-use redis::{Client, Cmd, FromRedisValue, RedisError, ScriptInvocation};
+use redis::{Client, Cmd, FromRedisValue, Pipeline, RedisError, ScriptInvocation, Value};
 use tokio::sync::Mutex;
 
 /// Where Redis lives.
@@ -121,6 +121,15 @@ impl RedisConnection {
         Ok(match &self.kind {
             Kind::Standalone(manager) => command.query_async(&mut manager.clone()).await?,
             Kind::Cluster(cluster) => command.query_async(&mut cluster.get().await?).await?,
+        })
+    }
+
+    /// Runs a pipeline; its replies in order (an error reply of one command
+    /// is its `Value::ServerError`, not a failure of the pipeline).
+    pub async fn query_pipeline(&self, pipeline: &Pipeline) -> Result<Vec<Value>, RedisFailure> {
+        Ok(match &self.kind {
+            Kind::Standalone(manager) => pipeline.query_async(&mut manager.clone()).await?,
+            Kind::Cluster(cluster) => pipeline.query_async(&mut cluster.get().await?).await?,
         })
     }
 

@@ -416,6 +416,18 @@ fn dedup_options_name_file_line_and_key() {
             "test.toml:2:12: dedup.capacity: must be at least 1",
         ),
         (
+            with_dedup("capacity = 10\nmax_memory = \"1MiB\"", ""),
+            "test.toml:3:14: dedup.max_memory: give either `max_memory` (a budget) or `capacity` (a number of ids)",
+        ),
+        (
+            with_dedup("max_memory = 8", ""),
+            "test.toml:2:14: dedup.max_memory: must hold at least one id (40 bytes)",
+        ),
+        (
+            with_dedup("backend = \"redis\"\nurl = \"redis://a\"\nmax_memory = \"1MiB\"", ""),
+            "test.toml:4:14: dedup.max_memory: belongs to backend = \"memory\"",
+        ),
+        (
             with_dedup("backend = \"memory\"\nurl = \"redis://a\"", ""),
             "test.toml:3:7: dedup.url: belongs to backend = \"redis\"",
         ),

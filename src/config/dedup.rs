@@ -15,13 +15,21 @@ use crate::redis_connection::Target;
 pub const DEFAULT_TTL: Duration = Duration::from_secs(72 * 3600);
 pub const DEFAULT_IN_FLIGHT_TTL: Duration = Duration::from_secs(90);
 pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_millis(250);
-pub const DEFAULT_CAPACITY: usize = 1_000_000;
+/// The memory store's default budget: about 1.6 million ids.
+pub const DEFAULT_MAX_MEMORY: u64 = 64 << 20;
+
+/// The ids the memory store keeps within `bytes`.
+fn capacity_for(bytes: u64) -> usize {
+    usize::try_from(bytes / crate::dedup::memory::BYTES_PER_ID)
+        .unwrap_or(usize::MAX)
+        .max(1)
+}
 
 impl Default for DedupSettings {
     fn default() -> Self {
         Self {
             backend: Backend::Memory {
-                capacity: DEFAULT_CAPACITY,
+                capacity: capacity_for(DEFAULT_MAX_MEMORY),
             },
             ttl: DEFAULT_TTL,
             in_flight_ttl: DEFAULT_IN_FLIGHT_TTL,
@@ -52,19 +60,43 @@ pub(super) fn build(
                     report.error(Some(span), key, "belongs to backend = \"redis\"");
                 }
             }
-            let capacity = match &raw.capacity {
-                Some(c) if *c.get_ref() == 0 => {
-                    report.error(Some(c.span()), "dedup.capacity", "must be at least 1");
-                    DEFAULT_CAPACITY
+            let default = capacity_for(DEFAULT_MAX_MEMORY);
+            let capacity = match (&raw.capacity, &raw.max_memory) {
+                (Some(_), Some(m)) => {
+                    report.error(
+                        Some(m.span()),
+                        "dedup.max_memory",
+                        "give either `max_memory` (a budget) or `capacity` (a number of ids)",
+                    );
+                    default
                 }
-                Some(c) => *c.get_ref(),
-                None => DEFAULT_CAPACITY,
+                (Some(c), None) if *c.get_ref() == 0 => {
+                    report.error(Some(c.span()), "dedup.capacity", "must be at least 1");
+                    default
+                }
+                (Some(c), None) => *c.get_ref(),
+                (None, Some(m)) if m.get_ref().0 < crate::dedup::memory::BYTES_PER_ID => {
+                    report.error(
+                        Some(m.span()),
+                        "dedup.max_memory",
+                        format!(
+                            "must hold at least one id ({} bytes)",
+                            crate::dedup::memory::BYTES_PER_ID
+                        ),
+                    );
+                    default
+                }
+                (None, Some(m)) => capacity_for(m.get_ref().0),
+                (None, None) => default,
             };
             Backend::Memory { capacity }
         }
         DedupBackend::Redis => {
             if let Some(c) = &raw.capacity {
                 report.error(Some(c.span()), "dedup.capacity", "belongs to backend = \"memory\"");
+            }
+            if let Some(m) = &raw.max_memory {
+                report.error(Some(m.span()), "dedup.max_memory", "belongs to backend = \"memory\"");
             }
             let backend_span = raw.backend.as_ref().map(Spanned::span);
             redis_target(&raw.url, &raw.cluster, backend_span, "dedup", env, base, report)

@@ -76,8 +76,10 @@ pub struct RawDedup {
     pub in_flight_ttl: Option<Spanned<HumanDuration>>,
     /// Upper bound on each store command.
     pub command_timeout: Option<HumanDuration>,
-    /// Memory backend: keys kept at most.
+    /// Memory backend: ids kept at most (instead of `max_memory`).
     pub capacity: Option<Spanned<usize>>,
+    /// Memory backend: the memory its ids may take (default 64 MiB).
+    pub max_memory: Option<Spanned<ByteSize>>,
     /// Redis backend: `redis://` or `rediss://` URL, or an `env:` / `file:` reference to one.
     pub url: Option<Spanned<String>>,
     /// Redis Cluster seed nodes, instead of `url`.
