@@ -6,7 +6,8 @@
 //! library; [`http1`] reads and writes HTTP/1; [`upstream`] sends requests
 //! to backends; [`proxy`] is the data path; [`dedup`] remembers delivery
 //! ids; [`outcome`] is the one result enum; [`telemetry`] records;
-//! [`admin`] serves operators; [`server`] assembles the pingora server.
+//! [`admin`] serves operators; [`server`] assembles the pingora server and
+//! [`shutdown`] stops it.
 
 pub mod admin;
 pub mod admission;
@@ -24,6 +25,7 @@ pub mod redis_connection;
 pub mod reload;
 pub mod routing;
 pub mod server;
+pub mod shutdown;
 pub mod state;
 pub mod telemetry;
 pub mod upstream;

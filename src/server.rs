@@ -9,8 +9,7 @@ use pingora::listeners::tls::TlsSettings;
 use pingora::listeners::ListenerConfig;
 use pingora::protocols::l4::stream::L4BufferSettings;
 use pingora::server::configuration::ServerConf;
-use pingora::server::Server;
-use pingora::server::ShutdownWatch;
+use pingora::server::{RunArgs, Server, ShutdownWatch};
 use pingora::services::background::{background_service, BackgroundService};
 use pingora::services::listening::Service;
 
@@ -19,6 +18,7 @@ use crate::config::Config;
 use crate::delivery::worker::{LiveConfig, Workers};
 use crate::proxy::HookfenceApp;
 use crate::reload::ReloadOnHangup;
+use crate::shutdown::{Activity, Signals};
 use crate::state::Shared;
 
 /// Public connections read straight from the socket: pingora's default
@@ -30,9 +30,10 @@ const L4_BUFFERS: L4BufferSettings = L4BufferSettings {
     write: None,
 };
 
-/// Runs hookfence until SIGTERM (graceful: pingora stops accepting and waits
-/// `shutdown_grace` for in-flight deliveries) or SIGINT (immediate). Returns
-/// only if a listener cannot be set up.
+/// Runs hookfence until SIGTERM (graceful: it stops accepting and exits as
+/// soon as the deliveries in flight are done, within `shutdown_grace`) or
+/// SIGINT (immediate); see [`crate::shutdown`]. Returns only if a listener
+/// cannot be set up.
 pub fn run(config: Config) -> Result<std::convert::Infallible, String> {
     let conf = ServerConf {
         threads: config.server.threads,
@@ -89,19 +90,31 @@ pub fn run(config: Config) -> Result<std::convert::Infallible, String> {
     );
     server.add_service(background_service(
         "delivery workers",
-        DeliveryWorkers(Arc::new(workers)),
+        DeliveryWorkers {
+            workers: Arc::new(workers),
+            activity: Arc::clone(&shared.activity),
+        },
     ));
+    let signals = Signals::new(Arc::clone(&shared.activity), Arc::clone(&shared.queue));
     server.add_service(background_service("config reload", ReloadOnHangup::new(shared)));
-    server.run_forever()
+    server.run(RunArgs {
+        shutdown_signal: Box::new(signals),
+    });
+    // Reached after a SIGINT, or when the grace period ran out.
+    std::process::exit(0)
 }
 
 /// The delivery workers as a pingora background service: they stop
-/// claiming when the server shuts down.
-struct DeliveryWorkers(Arc<Workers>);
+/// claiming when the server shuts down; a SIGTERM waits for them.
+struct DeliveryWorkers {
+    workers: Arc<Workers>,
+    activity: Arc<Activity>,
+}
 
 #[async_trait]
 impl BackgroundService for DeliveryWorkers {
     async fn start(&self, shutdown: ShutdownWatch) {
-        Arc::clone(&self.0).run(shutdown).await;
+        let _running = self.activity.workers();
+        Arc::clone(&self.workers).run(shutdown).await;
     }
 }

@@ -20,6 +20,7 @@ use crate::config::{Config, ConfigErrors, Verification};
 use crate::dedup::Dedup;
 use crate::delivery::worker::LiveConfig;
 use crate::delivery::Queue;
+use crate::shutdown::Activity;
 use crate::telemetry::metrics::{Metrics, ReloadResult, RouteMetrics};
 use crate::telemetry::queue_metrics::QueueRouteMetrics;
 use crate::telemetry::recent::{RecentDeliveries, Recorder, UNROUTED};
@@ -92,6 +93,8 @@ pub struct Shared {
     pub dedup: Dedup,
     /// Made once: changing `[queue]` takes a restart.
     pub queue: Arc<Queue>,
+    /// What a SIGTERM waits for.
+    pub activity: Arc<Activity>,
     config_path: PathBuf,
 }
 
@@ -114,6 +117,7 @@ impl Shared {
             recent,
             dedup,
             queue,
+            activity: Arc::default(),
             config_path,
         })
     }

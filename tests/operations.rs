@@ -14,8 +14,8 @@ use std::time::Duration;
 use serde_json::json;
 
 use support::{
-    deliver_github, fresh_id, github_route, github_signature, hookfence_command, post, sample, wait_until, Behaviour,
-    Client, Hookfence, Upstream,
+    deliver_github, fresh_id, github_route, github_signature, hookfence_command, post, request, sample, wait_until,
+    Behaviour, Client, Hookfence, Upstream,
 };
 
 #[test]
@@ -279,11 +279,17 @@ fn sighup_reloads_a_rotated_secret_and_keeps_serving_through_a_broken_file() {
     );
 }
 
+/// The grace period in these tests: far longer than any of them may take,
+/// so an exit before it shows that hookfence did not wait it out.
+const LONG_GRACE: &str = "shutdown_grace = \"60s\"";
+
+/// A delivery in flight at SIGTERM is answered; then hookfence exits at
+/// once, not at the end of the grace period.
 #[test]
-fn sigterm_lets_a_delivery_in_flight_finish() {
+fn sigterm_lets_a_delivery_in_flight_finish_then_exits() {
     let upstream = Upstream::start(Behaviour::Slow(200, Duration::from_millis(1500)));
     let mut hookfence = Hookfence::start(
-        "shutdown_grace = \"4s\"",
+        LONG_GRACE,
         &github_route("github", "/hooks/github", &upstream.url(), "\"env:GH\"", ""),
         &[("GH", "s3cret")],
     );
@@ -295,8 +301,70 @@ fn sigterm_lets_a_delivery_in_flight_finish() {
     assert_eq!((response.status, response.body_str()), (200, "upstream says hi"));
     let status = hookfence
         .wait_exit(Duration::from_secs(15))
-        .expect("hookfence exits after the grace period");
-    assert!(status.success() || status.code().is_none(), "{status:?}");
+        .expect("hookfence exits once the delivery is done, long before the grace period ends");
+    assert_eq!(status.code(), Some(0), "{}", hookfence.log());
+    assert!(hookfence.log().contains("drained"), "{}", hookfence.log());
+}
+
+/// Nothing in flight, a keep-alive connection idle: SIGTERM closes it and
+/// exits without waiting for the grace period.
+#[test]
+fn sigterm_exits_without_waiting_when_idle() {
+    let upstream = Upstream::start(Behaviour::Respond(200));
+    let mut hookfence = Hookfence::start(
+        LONG_GRACE,
+        &github_route("github", "/hooks/github", &upstream.url(), "\"env:GH\"", ""),
+        &[("GH", "s3cret")],
+    );
+    let body = b"{}";
+    let signature = github_signature(b"s3cret", body);
+    let id = fresh_id("idle");
+    let mut idle = Client::connect(hookfence.addr);
+    let answer = idle
+        .send(&request(
+            "POST",
+            "/hooks/github",
+            &[("X-Hub-Signature-256", &signature), ("X-GitHub-Delivery", &id)],
+            body,
+        ))
+        .response();
+    assert_eq!(answer.status, 200);
+    hookfence.signal("TERM");
+    let status = hookfence
+        .wait_exit(Duration::from_secs(10))
+        .expect("an idle hookfence exits long before the grace period ends");
+    assert_eq!(status.code(), Some(0), "{}", hookfence.log());
+    assert!(idle.is_closed(), "the idle keep-alive connection was closed");
+}
+
+/// During the drain, a second SIGTERM or a SIGINT stops hookfence at once,
+/// even with a delivery still waiting for its upstream; the exit status
+/// says something was cut off.
+#[test]
+fn a_second_sigterm_or_a_sigint_during_the_drain_stops_at_once() {
+    for second in ["TERM", "INT"] {
+        let upstream = Upstream::start(Behaviour::Hang);
+        let mut hookfence = Hookfence::start(
+            LONG_GRACE,
+            &github_route("github", "/hooks/github", &upstream.url(), "\"env:GH\"", ""),
+            &[("GH", "s3cret")],
+        );
+        let addr = hookfence.addr;
+        let _in_flight =
+            thread::spawn(move || deliver_github(addr, "/hooks/github", "s3cret", &fresh_id("cut"), b"{}"));
+        wait_until("the delivery to reach the upstream", || upstream.requests().len() == 1);
+        hookfence.signal("TERM");
+        assert!(
+            hookfence.wait_exit(Duration::from_millis(500)).is_none(),
+            "SIGTERM alone waits for the delivery in flight"
+        );
+        hookfence.signal(second);
+        let status = hookfence
+            .wait_exit(Duration::from_secs(5))
+            .unwrap_or_else(|| panic!("SIG{second} during the drain stops hookfence at once"));
+        assert_eq!(status.code(), Some(1), "SIG{second}: {}", hookfence.log());
+        assert!(hookfence.log().contains("stopping at once"), "{}", hookfence.log());
+    }
 }
 
 /// A self-signed certificate for `localhost` and its key, as PEM.

@@ -944,4 +944,10 @@ impl QueueStore for EmbeddedStore {
         }
         Ok(())
     }
+
+    async fn flush(&self) -> Result<(), QueueError> {
+        // An empty durable commit: redb makes every earlier commit durable
+        // with it.
+        self.write(Vec::new(), true).await
+    }
 }

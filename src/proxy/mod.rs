@@ -121,6 +121,8 @@ impl EarlyAnswer {
 #[async_trait]
 impl ServerApp for HookfenceApp {
     async fn process_new(self: &Arc<Self>, stream: Stream, shutdown: &ShutdownWatch) -> Option<Stream> {
+        // A SIGTERM exits once no connection is open (see `shutdown`).
+        let _open = self.shared.activity.connection();
         // Waited on by idle connections; made once per connection, so that
         // its registration with the shutdown signal is too.
         let mut stopping = pin!(stopped(shutdown.clone()));
