@@ -104,11 +104,7 @@ fn broken_configs_name_file_line_and_key() {
         ),
         (
             route(gh).replace("http://127.0.0.1:3000", "ftp://x"),
-            "test.toml:7:12: routes[0].upstream: `ftp://x` must be an http:// URL",
-        ),
-        (
-            route(gh).replace("http://127.0.0.1:3000", "https://x"),
-            "test.toml:7:12: routes[0].upstream: https upstreams are not supported yet",
+            "test.toml:7:12: routes[0].upstream: `ftp://x` must be an http:// or https:// URL",
         ),
         (
             route(gh).replace("\"/gh\"", "\"gh\""),

@@ -15,6 +15,7 @@ mod raw;
 mod route;
 mod secret_ref;
 mod units;
+mod upstream_tls;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -277,6 +278,8 @@ pub struct Upstream {
     pub address: Option<std::net::SocketAddr>,
     /// When set, replaces the request's path and query; otherwise they are kept.
     pub path: Option<String>,
+    /// Set for an `https://` upstream.
+    pub tls: Option<crate::upstream::tls::UpstreamTls>,
 }
 
 impl Upstream {

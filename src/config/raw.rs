@@ -210,6 +210,8 @@ pub struct RawRoute {
     pub connect_timeout: Option<HumanDuration>,
     pub upstream_timeout: Option<HumanDuration>,
     pub sign_forwarded: Option<Spanned<RawSignForwarded>>,
+    /// Trust and client certificate for an `https://` upstream.
+    pub upstream_tls: Option<Spanned<RawUpstreamTls>>,
     /// Deduplicate by delivery id (default true when the route has one).
     pub dedup: Option<Spanned<bool>>,
     /// When the dedup store cannot answer: forward anyway, or refuse with 503.
@@ -281,6 +283,17 @@ pub enum CustomKind {
 pub enum AuthorizationKind {
     Basic,
     Bearer,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUpstreamTls {
+    /// PEM bundle of the CAs to trust instead of the system's.
+    pub ca: Option<Spanned<String>>,
+    /// PEM chain (leaf first) hookfence shows the upstream (mTLS).
+    pub client_cert: Option<Spanned<String>>,
+    /// PEM private key of `client_cert`.
+    pub client_key: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

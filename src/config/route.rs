@@ -11,6 +11,7 @@ use toml::Spanned;
 use super::error::Reporter;
 use super::queue::{self, RouteQueueContext};
 use super::raw::{self, RawRoute};
+use super::upstream_tls;
 use super::{
     secret_ref, BranchPattern, DeliveryFields, Filter, Route, RouteDedup, RouteLimits, SignForwarded, Upstream,
     Verification, DEFAULT_BODY_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_BODY, DEFAULT_UPSTREAM_TIMEOUT,
@@ -62,9 +63,7 @@ impl RouteContext<'_> {
             .map_err(|e| report.error(Some(raw.path.span()), self.key("path"), e))
             .ok();
         let methods = self.methods(raw, report);
-        let upstream = parse_upstream(raw.upstream.get_ref())
-            .map_err(|e| report.error(Some(raw.upstream.span()), self.key("upstream"), e))
-            .ok();
+        let upstream = self.upstream(raw, report);
         let built = self.verification(raw, pattern.as_ref(), report);
         // From the name, not the built verification: a route whose secrets
         // failed still has a provider, and its other keys are judged by it.
@@ -163,6 +162,30 @@ impl RouteContext<'_> {
             credential_query: credentials.1,
             read_headers,
         })
+    }
+
+    /// The upstream, with its TLS settings when it is `https://`.
+    fn upstream(&self, raw: &RawRoute, report: &mut Reporter<'_>) -> Option<Upstream> {
+        let (mut upstream, tls) = parse_upstream(raw.upstream.get_ref())
+            .map_err(|e| report.error(Some(raw.upstream.span()), self.key("upstream"), e))
+            .ok()?;
+        if tls {
+            let key = |field: &str| self.key(field);
+            upstream.tls = Some(upstream_tls::build(
+                &upstream.host,
+                raw.upstream_tls.as_ref(),
+                self.base,
+                &key,
+                report,
+            )?);
+        } else if let Some(settings) = &raw.upstream_tls {
+            report.error(
+                Some(settings.span()),
+                self.key("upstream_tls"),
+                "only used with an https:// upstream",
+            );
+        }
+        Some(upstream)
     }
 
     fn methods(&self, raw: &RawRoute, report: &mut Reporter<'_>) -> Vec<Method> {
@@ -408,18 +431,16 @@ fn credential_locations(schemes: &[Scheme]) -> (Vec<http::header::HeaderName>, V
     (headers, query)
 }
 
-fn parse_upstream(text: &str) -> Result<Upstream, String> {
+/// The upstream URL: `http://` or `https://`, a host, an optional port and
+/// path. Returns it with whether it speaks TLS (its TLS settings are built
+/// by the caller).
+fn parse_upstream(text: &str) -> Result<(Upstream, bool), String> {
     let uri: Uri = text.parse().map_err(|e| format!("`{text}` is not a URL: {e}"))?;
-    match uri.scheme_str() {
-        Some("http") => {}
-        Some("https") => {
-            return Err(
-                "https upstreams are not supported yet: use http:// (hookfence usually runs next to its backend)"
-                    .into(),
-            )
-        }
-        _ => return Err(format!("`{text}` must be an http:// URL")),
-    }
+    let (tls, default_port) = match uri.scheme_str() {
+        Some("http") => (false, 80),
+        Some("https") => (true, 443),
+        _ => return Err(format!("`{text}` must be an http:// or https:// URL")),
+    };
     let authority = uri.authority().ok_or_else(|| format!("`{text}` has no host"))?;
     let host = authority
         .host()
@@ -434,8 +455,8 @@ fn parse_upstream(text: &str) -> Result<Upstream, String> {
         .map(|pq| pq.as_str())
         .filter(|pq| !pq.is_empty() && *pq != "/")
         .map(str::to_owned);
-    let port = authority.port_u16().unwrap_or(80);
-    Ok(Upstream {
+    let port = authority.port_u16().unwrap_or(default_port);
+    let upstream = Upstream {
         address: host
             .parse::<std::net::IpAddr>()
             .ok()
@@ -443,5 +464,7 @@ fn parse_upstream(text: &str) -> Result<Upstream, String> {
         host,
         port,
         path,
-    })
+        tls: None,
+    };
+    Ok((upstream, tls))
 }

@@ -48,7 +48,7 @@ pub async fn relay(
 ) -> Result<Relayed, RelayError> {
     let ResponseParts {
         mut stream,
-        address,
+        pool_key,
         head,
         rest,
         timeout,
@@ -95,7 +95,7 @@ pub async fn relay(
             // Reused only if the answer ended exactly where its framing
             // said: bytes after it would be read as the next answer.
             if head.persistent && progress.consumed == pending.len() {
-                pool.checkin(address, stream);
+                pool.checkin(pool_key, stream);
             }
             return Ok(Relayed {
                 status,

@@ -12,7 +12,7 @@ use pingora::protocols::Stream;
 use pingora::ErrorType;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::pool::UpstreamPool;
+use super::pool::{PoolKey, Unconnected, UpstreamPool};
 use super::request::Request;
 use crate::config::{RouteLimits, Upstream};
 use crate::deadline::within;
@@ -67,7 +67,7 @@ impl ForwardError {
 /// The upstream's final answer: its head read, its body not yet.
 pub struct Response {
     stream: Stream,
-    address: SocketAddr,
+    pool_key: PoolKey,
     head: ResponseHead,
     /// What was read after the head: the start of the body.
     rest: BytesMut,
@@ -79,7 +79,7 @@ pub struct ResponseParts {
     pub stream: Stream,
     /// Where the connection goes back to (`UpstreamPool::checkin`) when its
     /// answer ended cleanly.
-    pub address: SocketAddr,
+    pub pool_key: PoolKey,
     pub head: ResponseHead,
     pub rest: BytesMut,
     /// How long each read of the body may wait.
@@ -144,6 +144,8 @@ pub async fn send(
     extra: &[(&[u8], &[u8])],
 ) -> Result<Response, ForwardError> {
     let address = address(upstream, limits.connect_timeout).await?;
+    let tls = upstream.tls.as_ref();
+    let pool_key = PoolKey::new(address, tls);
     let timeout = limits.upstream_timeout;
     let head = request.head_for(upstream, extra);
     // Only a failure before the upstream sent a single byte is retried: on a
@@ -154,9 +156,9 @@ pub async fn send(
     loop {
         attempt += 1;
         let (stream, reused) = pool
-            .checkout(address, limits.connect_timeout)
+            .checkout(pool_key, tls, limits.connect_timeout)
             .await
-            .map_err(|e| connect_error(&e, address))?;
+            .map_err(|e| connect_error(e, address))?;
         // One deadline for the upstream to take the request and answer it.
         let exchanged = within(timeout, exchange(stream, &head, &request.body, request.is_head()))
             .await
@@ -165,7 +167,7 @@ pub async fn send(
             Ok((stream, head, rest)) => {
                 return Ok(Response {
                     stream,
-                    address,
+                    pool_key,
                     head,
                     rest,
                     timeout,
@@ -294,7 +296,7 @@ impl Response {
     pub fn into_parts(self) -> ResponseParts {
         ResponseParts {
             stream: self.stream,
-            address: self.address,
+            pool_key: self.pool_key,
             head: self.head,
             rest: self.rest,
             timeout: self.timeout,
@@ -307,7 +309,7 @@ impl Response {
     pub async fn drain(self, pool: &UpstreamPool, max: usize) {
         let ResponseParts {
             mut stream,
-            address,
+            pool_key,
             head,
             rest,
             timeout,
@@ -322,7 +324,7 @@ impl Response {
             seen += progress.consumed;
             if progress.done {
                 if head.persistent && progress.consumed == pending.len() {
-                    pool.checkin(address, stream);
+                    pool.checkin(pool_key, stream);
                 }
                 return;
             }
@@ -340,16 +342,24 @@ impl Response {
 }
 
 /// A failed connect, described by what went wrong at the bottom (`Connection
-/// refused (os error 111)`), not by pingora's chain of contexts.
-fn connect_error(e: &pingora::Error, address: SocketAddr) -> ForwardError {
-    let kind = match e.etype() {
-        ErrorType::ConnectTimedout => FailureKind::Timeout,
-        _ => FailureKind::Unreachable,
+/// refused (os error 111)`, `invalid peer certificate: UnknownIssuer`), not
+/// by pingora's chain of contexts.
+fn connect_error(e: Unconnected, address: SocketAddr) -> ForwardError {
+    let (kind, reason) = match e {
+        Unconnected::Tcp(e) => {
+            let kind = match e.etype() {
+                ErrorType::ConnectTimedout => FailureKind::Timeout,
+                _ => FailureKind::Unreachable,
+            };
+            let cause = e.root_cause().to_string();
+            let cause = cause.trim();
+            let cause = if cause.is_empty() { e.reason_str() } else { cause };
+            (kind, format!("cannot connect to {address}: {cause}"))
+        }
+        Unconnected::Tls(reason) => (FailureKind::Unreachable, reason),
+        Unconnected::TlsTimeout => (FailureKind::Timeout, format!("TLS handshake with {address} timed out")),
     };
-    let cause = e.root_cause().to_string();
-    let cause = cause.trim();
-    let cause = if cause.is_empty() { e.reason_str() } else { cause };
-    ForwardError::before_sending(kind, format!("cannot connect to {address}: {cause}"))
+    ForwardError::before_sending(kind, reason)
 }
 
 /// The upstream's address: an IP literal as it is; a name through the

@@ -1,4 +1,6 @@
 //! Idle upstream connections, shared by all worker threads without a lock.
+//! A TLS connection is pooled after its handshake, under its address and
+//! its TLS settings ([`super::tls`]), so it is reused as a plain one is.
 //!
 //! pingora's connector pool hands every released connection to a freshly
 //! spawned idle-watch task, and the next delivery has to wake that task to
@@ -30,15 +32,34 @@ use pingora::protocols::Stream;
 use pingora::upstreams::peer::HttpPeer;
 use tokio::io::AsyncReadExt;
 
+use super::tls::UpstreamTls;
+
 /// Idle connections kept per upstream address.
 const MAX_IDLE_PER_PEER: usize = 256;
 
 type Idle = ArrayQueue<(Stream, Instant)>;
 
+/// Which connections may serve a request: the address, and for TLS the
+/// settings they were made with (`None`: plain TCP).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PoolKey {
+    pub address: SocketAddr,
+    tls: Option<u64>,
+}
+
+impl PoolKey {
+    pub fn new(address: SocketAddr, tls: Option<&UpstreamTls>) -> Self {
+        Self {
+            address,
+            tls: tls.map(UpstreamTls::identity),
+        }
+    }
+}
+
 pub struct UpstreamPool {
     connector: TransportConnector,
     idle_timeout: Duration,
-    queues: ArcSwap<HashMap<SocketAddr, Arc<Idle>, RandomState>>,
+    queues: ArcSwap<HashMap<PoolKey, Arc<Idle>, RandomState>>,
     /// Serialises adding a queue for a new address (rare); never taken on
     /// the way to an existing queue.
     adding: Mutex<()>,
@@ -54,38 +75,55 @@ impl UpstreamPool {
         }
     }
 
-    /// A connection to `address`: an idle one that is still healthy, else a
-    /// new one, made within `connect_timeout`. `true` with a reused connection.
-    pub async fn checkout(&self, address: SocketAddr, connect_timeout: Duration) -> pingora::Result<(Stream, bool)> {
-        if let Some(queue) = self.queues.load().get(&address) {
+    /// A connection to `key.address`: an idle one that is still healthy,
+    /// else a new one (with its TLS handshake when `tls` is set), made
+    /// within `connect_timeout`. `true` with a reused connection.
+    pub async fn checkout(
+        &self,
+        key: PoolKey,
+        tls: Option<&UpstreamTls>,
+        connect_timeout: Duration,
+    ) -> Result<(Stream, bool), Unconnected> {
+        if let Some(queue) = self.queues.load().get(&key) {
             while let Some((mut stream, since)) = queue.pop() {
                 if since.elapsed() < self.idle_timeout && still_open(&mut stream) {
                     return Ok((stream, true));
                 }
             }
         }
-        let mut peer = HttpPeer::new(address, false, String::new());
+        let started = Instant::now();
+        let mut peer = HttpPeer::new(key.address, false, String::new());
         peer.options.connection_timeout = Some(connect_timeout);
         peer.options.idle_timeout = Some(self.idle_timeout);
-        // Boxed: connecting (TLS handshake included) is a future of ~9 KB,
-        // which unboxed would be part of every client connection's task,
-        // idle or not (measured: 11 KB per connection in all). New upstream
-        // connections are the rare path; pay the allocation only there.
-        Ok((Box::pin(self.connector.new_stream(&peer)).await?, false))
+        // Boxed: connecting is a future of ~9 KB, which unboxed would be
+        // part of every client connection's task, idle or not (measured:
+        // 11 KB per connection in all). New upstream connections are the
+        // rare path; pay the allocation only there.
+        let tcp = Box::pin(self.connector.new_stream(&peer))
+            .await
+            .map_err(Unconnected::Tcp)?;
+        let Some(tls) = tls else { return Ok((tcp, false)) };
+        // The handshake counts against the same connect timeout.
+        let left = connect_timeout.saturating_sub(started.elapsed());
+        match tokio::time::timeout(left, Box::pin(tls.connect(tcp, key.address))).await {
+            Ok(Ok(stream)) => Ok((stream, false)),
+            Ok(Err(reason)) => Err(Unconnected::Tls(reason)),
+            Err(_) => Err(Unconnected::TlsTimeout),
+        }
     }
 
     /// Keeps a connection whose exchange completed cleanly for the next
     /// delivery (its health is checked when it is taken out again); when the
     /// queue is full the connection is simply closed.
-    pub fn checkin(&self, address: SocketAddr, stream: Stream) {
-        let queue = match self.queues.load().get(&address) {
+    pub fn checkin(&self, key: PoolKey, stream: Stream) {
+        let queue = match self.queues.load().get(&key) {
             Some(queue) => Arc::clone(queue),
-            None => self.add_queue(address),
+            None => self.add_queue(key),
         };
         let _ = queue.push((stream, Instant::now()));
     }
 
-    fn add_queue(&self, key: SocketAddr) -> Arc<Idle> {
+    fn add_queue(&self, key: PoolKey) -> Arc<Idle> {
         let _adding = self.adding.lock().unwrap_or_else(|p| p.into_inner());
         let current = self.queues.load();
         if let Some(queue) = current.get(&key) {
@@ -97,6 +135,16 @@ impl UpstreamPool {
         self.queues.store(Arc::new(next));
         queue
     }
+}
+
+/// Why no connection could be made.
+pub enum Unconnected {
+    /// Connecting (TCP) failed or timed out.
+    Tcp(pingora::BError),
+    /// The TLS handshake failed; why, in words.
+    Tls(String),
+    /// The TLS handshake did not end within the connect timeout.
+    TlsTimeout,
 }
 
 /// Whether an idle connection is still open and quiet: a read that would

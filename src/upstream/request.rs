@@ -184,6 +184,7 @@ mod tests {
             port: 3000,
             address: None,
             path: path.map(str::to_owned),
+            tls: None,
         }
     }
 

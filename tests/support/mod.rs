@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
 pub mod redis;
+pub mod tls;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
