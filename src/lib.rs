@@ -28,5 +28,6 @@ pub mod server;
 pub mod shutdown;
 pub mod state;
 pub mod telemetry;
+pub mod trace_context;
 pub mod upstream;
 pub mod verify;

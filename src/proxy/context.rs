@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime};
 use crate::config::Route;
 use crate::outcome::Outcome;
 use crate::telemetry::AuditRecord;
+use crate::trace_context::TraceContext;
 use crate::verify::field::{FieldReader, Read};
 use crate::verify::secret::Secret;
 
@@ -42,6 +43,8 @@ pub struct DeliveryContext<'l> {
     pub ordering_key: Option<String>,
     /// The delivery id came twice with different values.
     pub id_conflict: bool,
+    /// The trace the request belongs to (none for a head that could not be read).
+    pub trace: Option<TraceContext>,
 }
 
 impl<'l> DeliveryContext<'l> {
@@ -63,6 +66,7 @@ impl<'l> DeliveryContext<'l> {
             queue_id: None,
             ordering_key: None,
             id_conflict: false,
+            trace: None,
         }
     }
 
@@ -105,6 +109,7 @@ impl<'l> DeliveryContext<'l> {
             duration_us: micros(duration),
             dedup: self.dedup,
             queue_id: self.queue_id,
+            trace_id: self.trace.as_ref().map(TraceContext::trace_id),
         }
     }
 }

@@ -14,6 +14,7 @@ use crate::http1::answer::{put_status_line, Persistence};
 use crate::http1::framing::BodyRelay;
 use crate::http1::head::connection_tokens;
 use crate::http1::{RequestHead, ResponseHead};
+use crate::trace_context::TraceContext;
 use crate::upstream::{put_header, Request};
 
 /// Headers that describe one connection, never the message (lowercase).
@@ -47,8 +48,16 @@ fn listed(names: &'static [&'static str]) -> impl Iterator<Item = &'static [u8]>
 /// Hop-by-hop headers, framing headers (`Content-Length` is written from
 /// the body when sent), `Expect` (answered by hookfence itself), the
 /// route's `strip_credential` removals and any client copy of the header
-/// `sign_forwarded` writes are left out.
-pub fn upstream_request(request: &RequestHead, route: &Route, body: Bytes, client_ip: Option<IpAddr>) -> Request {
+/// `sign_forwarded` writes are left out. With a trace, the client's
+/// `traceparent` is replaced by hookfence's, and its `tracestate` is
+/// dropped when the trace was started here.
+pub fn upstream_request(
+    request: &RequestHead,
+    route: &Route,
+    body: Bytes,
+    client_ip: Option<IpAddr>,
+    trace: Option<&TraceContext>,
+) -> Request {
     let headers = request.headers();
     // Usually empty (no allocation): most senders list nothing beyond `close`.
     let named_by_connection: Vec<&[u8]> = if request.connection_names_headers {
@@ -73,6 +82,9 @@ pub fn upstream_request(request: &RequestHead, route: &Route, body: Bytes, clien
                 && !is_one_of(name, route.read_headers.iter().map(|h| h.as_str().as_bytes())))
             || is_one_of(name, route.strip_headers.iter().map(|h| h.as_str().as_bytes()))
             || signature_header.is_some_and(|h| names_equal(name, h.as_bytes()))
+            || trace.is_some_and(|t| {
+                names_equal(name, b"traceparent") || (t.started() && names_equal(name, b"tracestate"))
+            })
     };
 
     let mut lines = BytesMut::with_capacity(request_head_size(request) + 64);
@@ -96,6 +108,9 @@ pub fn upstream_request(request: &RequestHead, route: &Route, body: Bytes, clien
         }
         put_ip(&mut lines, ip);
         lines.put_slice(b"\r\n");
+    }
+    if let Some(trace) = trace {
+        put_header(&mut lines, b"traceparent", &trace.traceparent());
     }
     Request {
         method: request.method.clone(),
@@ -231,6 +246,7 @@ mod tests {
             route,
             Bytes::from_static(body),
             Some(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 9))),
+            None,
         );
         let signature = route.sign_forwarded.as_ref().unwrap().header_line(body);
         let wire = forwarded.head_for(&route.upstream, &[(&signature.0, &signature.1)]);
@@ -262,7 +278,7 @@ mod tests {
         let config = config("");
         let route = &config.routes.routes()[0];
         let forwarded = |raw: &[u8]| {
-            let forwarded = upstream_request(&request(raw), route, Bytes::new(), None);
+            let forwarded = upstream_request(&request(raw), route, Bytes::new(), None, None);
             String::from_utf8(forwarded.head_for(&route.upstream, &[]).to_vec()).unwrap()
         };
         // Absolute form: the target's authority wins over `Host`.
@@ -340,5 +356,43 @@ mod tests {
         assert_eq!(strip("/h?a=1&token=x&b=%20"), "/h?a=1&b=%20");
         assert_eq!(strip("/h?to%6Ben=x&a"), "/h?a", "an encoded name is still the token");
         assert_eq!(strip("/h"), "/h");
+    }
+    #[test]
+    fn the_traceparent_forwarded_is_hookfences_and_a_restarted_trace_drops_tracestate() {
+        let config = config("");
+        let route = &config.routes.routes()[0];
+        let forwarded = |raw: &[u8]| {
+            let head = request(raw);
+            let trace = TraceContext::of(head.headers());
+            let wire = upstream_request(&head, route, Bytes::new(), None, Some(&trace));
+            (trace, String::from_utf8(wire.headers.to_vec()).unwrap())
+        };
+        let sender = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let (trace, lines) = forwarded(
+            format!(
+                "POST /hooks/a HTTP/1.1\r\nHost: h\r\ntraceparent: {sender}\r\ntracestate: congo=t61rcWkgMzE\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        assert!(!trace.started());
+        assert_eq!(lines.matches("traceparent").count(), 1, "{lines}");
+        let ours = format!(
+            "traceparent: {}\r\n",
+            std::str::from_utf8(&trace.traceparent()).unwrap()
+        );
+        assert!(lines.contains(&ours), "{lines}");
+        assert!(ours.starts_with("traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-"));
+        assert!(!ours.contains("00f067aa0ba902b7"), "hookfence's own span is the parent");
+        assert!(lines.contains("tracestate: congo=t61rcWkgMzE\r\n"), "{lines}");
+
+        let (trace, lines) = forwarded(
+            b"POST /hooks/a HTTP/1.1\r\nHost: h\r\ntraceparent: garbage\r\ntracestate: congo=t61rcWkgMzE\r\n\r\n",
+        );
+        assert!(trace.started());
+        assert_eq!(lines.matches("traceparent").count(), 1, "{lines}");
+        assert!(
+            !lines.contains("tracestate"),
+            "the broken trace's state is dropped: {lines}"
+        );
     }
 }

@@ -39,6 +39,7 @@ use crate::http1::{HeadError, RequestHead, Version};
 use crate::outcome::Outcome;
 use crate::routing::RouteMatch;
 use crate::state::{Live, Shared};
+use crate::trace_context::TraceContext;
 use crate::upstream::{self, UpstreamPool};
 use crate::verify::field::FieldReader;
 use crate::verify::Presented;
@@ -216,6 +217,7 @@ impl HookfenceApp {
     async fn serve(&self, client: &mut Client, head: RequestHead, live: &Live, draining: bool) -> Ending {
         let started = Instant::now();
         let mut ctx = DeliveryContext::new(head.method.to_string(), head.path().to_owned());
+        ctx.trace = Some(TraceContext::of(head.headers()));
         let mut exchange = Exchange {
             persistent: head.persistent && !draining,
             client,

@@ -38,6 +38,9 @@ pub struct AuditRecord {
     /// The delivery's id in the queue, when it was queued.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub queue_id: Option<String>,
+    /// The W3C trace the delivery belongs to (continued from the sender's
+    /// `traceparent`, or started here), as forwarded to the upstream.
+    pub trace_id: Option<String>,
 }
 
 impl AuditRecord {
@@ -60,6 +63,7 @@ impl AuditRecord {
             duration_us = self.duration_us,
             dedup = self.dedup,
             queue_id = self.queue_id.as_deref(),
+            trace_id = self.trace_id.as_deref(),
             "delivery"
         );
     }

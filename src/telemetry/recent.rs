@@ -127,6 +127,7 @@ mod tests {
             duration_us: 1,
             dedup: None,
             queue_id: None,
+            trace_id: None,
         }
     }
 
