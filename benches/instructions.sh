@@ -3,8 +3,10 @@
 # with the machine's load, so a small change to the data path can be measured
 # (a timed run on a shared 2-core machine moves by ±25 %).
 #
-# Runs a release hookfence (threads = 1) under `valgrind --tool=callgrind` in
-# front of an nginx upstream on loopback, warms it up with wrk, then counts the
+# Runs hookfence's `profiling` build (the release build with symbols and
+# line tables; the release binary itself is stripped) with threads = 1 under
+# `valgrind --tool=callgrind` in front of an nginx upstream on loopback, warms
+# it up with wrk, then counts the
 # user-space instructions of a second wrk run (4 connections, signed GitHub
 # deliveries with unique ids) and divides by the requests wrk completed. Kernel
 # work is not counted: for that, see the CPU column of benches/load.sh.
@@ -25,8 +27,8 @@ ROUTE=${2:-'verify = "none"'}
 
 ensure_packages "${BUILD_PACKAGES[@]}" valgrind wrk nginx-light openssl
 ensure_rust
-cargo build --release --bin hookfence >&2
-HOOKFENCE=$PWD/target/release/hookfence
+cargo build --profile profiling --bin hookfence >&2
+HOOKFENCE=$PWD/target/profiling/hookfence
 PROFILE=$PWD/target/callgrind.out
 
 WORK=$(mktemp -d)

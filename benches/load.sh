@@ -57,7 +57,9 @@ ensure_packages "${BUILD_PACKAGES[@]}" wrk nginx-light redis-server openssl
 ensure_rust
 cargo build --release --bin hookfence --example floor_proxy >&2
 # HOOKFENCE_BIN=/path/to/an/older/hookfence measures another build (a
-# "before" figure) with the same script and machine.
+# "before" figure) with the same script and machine; for `perf record`, point
+# it at the symbolised build: cargo build --profile profiling, then
+# HOOKFENCE_BIN=target/profiling/hookfence.
 HOOKFENCE=${HOOKFENCE_BIN:-$PWD/target/release/hookfence}
 FLOOR=$PWD/target/release/examples/floor_proxy
 
