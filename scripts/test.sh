@@ -6,4 +6,5 @@ source scripts/lib.sh
 
 ensure_packages "${BUILD_PACKAGES[@]}" redis-server
 ensure_rust
+ensure_schema_tools
 cargo test --all-targets
