@@ -19,6 +19,7 @@ pub mod delivery;
 pub mod filter;
 pub mod header_lines;
 pub mod http1;
+pub mod listener_certificate;
 pub mod outcome;
 pub mod proxy;
 pub mod redis_connection;

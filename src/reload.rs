@@ -1,9 +1,24 @@
-//! SIGHUP: re-read the config and every secret, validate, and swap
-//! atomically. An invalid new config keeps the old one running, logs why and
-//! counts a failed reload; deliveries in flight finish on the config they
-//! started with (see [`crate::state`]).
+//! Reloading: on SIGHUP, and when the config file or a file it references
+//! changes (secrets, tenant files, TLS certificates and keys). Either way:
+//! re-read the config and every secret, validate, and swap atomically. An
+//! invalid new config keeps the old one running, logs why and counts a
+//! failed reload; deliveries in flight finish on the config they started
+//! with (see [`crate::state`]).
+//!
+//! Files are polled, not watched through inotify: Kubernetes updates a
+//! mounted Secret or ConfigMap by pointing a `..data` symlink at a new
+//! directory, which leaves the watched files' own inodes untouched; a poll
+//! that resolves symlinks sees it, and sees an in-place edit or an
+//! editor's rename alike. Each poll is a few `stat` calls. A change is
+//! applied once the files have stayed the same for one more interval (the
+//! debounce), so a certificate and its key written one after the other are
+//! loaded together rather than as a mismatched pair.
 
+use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use pingora::server::ShutdownWatch;
@@ -12,47 +27,110 @@ use tokio::signal::unix::{signal, SignalKind};
 
 use crate::state::Shared;
 
-pub struct ReloadOnHangup {
+/// How often the files are looked at; a change is applied after it has
+/// been stable for one more interval.
+const WATCH_INTERVAL: Duration = Duration::from_secs(1);
+
+pub struct Reloader {
     shared: Arc<Shared>,
 }
 
-impl ReloadOnHangup {
+/// What a file is now: where its path leads (symlinks resolved), and that
+/// file's device, inode, size and modification time. `None`: it cannot be
+/// reached (deleted, or a dangling link mid-swap).
+type Fingerprint = Option<(PathBuf, u64, u64, u64, Option<SystemTime>)>;
+
+/// The fingerprints of a set of files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Snapshot(HashMap<PathBuf, Fingerprint>);
+
+impl Snapshot {
+    fn of(files: &[PathBuf]) -> Self {
+        Self(files.iter().map(|f| (f.clone(), fingerprint(f))).collect())
+    }
+
+    fn files(&self) -> Vec<PathBuf> {
+        self.0.keys().cloned().collect()
+    }
+
+    /// The files whose fingerprint differs in `other`.
+    fn changed(&self, other: &Snapshot) -> Vec<String> {
+        let mut changed: Vec<String> = self
+            .0
+            .iter()
+            .filter(|(file, print)| other.0.get(*file) != Some(print))
+            .map(|(file, _)| file.display().to_string())
+            .collect();
+        changed.sort();
+        changed
+    }
+}
+
+fn fingerprint(file: &Path) -> Fingerprint {
+    let target = std::fs::canonicalize(file).ok()?;
+    let meta = std::fs::metadata(&target).ok()?;
+    Some((target, meta.dev(), meta.ino(), meta.len(), meta.modified().ok()))
+}
+
+impl Reloader {
     pub fn new(shared: Arc<Shared>) -> Self {
         Self { shared }
     }
 
-    fn reload(&self) {
+    fn reload(&self, cause: &str) {
         match self.shared.reload() {
-            Ok(pending) if pending.is_empty() => tracing::info!("config reloaded"),
+            Ok(pending) if pending.is_empty() => tracing::info!(cause, "config reloaded"),
             Ok(pending) => tracing::warn!(
+                cause,
                 needs_restart = pending.join(", "),
                 "config reloaded; these settings changed but keep their old values until a restart"
             ),
             Err(errors) => tracing::error!(
+                cause,
                 errors = %errors,
                 "config reload refused; the running config stays in force"
             ),
         }
     }
+
+    /// The files to watch now: those of the config in force.
+    fn watched(&self) -> Snapshot {
+        Snapshot::of(&self.shared.live().config.files)
+    }
 }
 
 #[async_trait]
-impl BackgroundService for ReloadOnHangup {
+impl BackgroundService for Reloader {
     async fn start(&self, mut shutdown: ShutdownWatch) {
-        let mut hangups = match signal(SignalKind::hangup()) {
-            Ok(stream) => stream,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGHUP; reload needs a restart");
-                return;
-            }
-        };
+        let mut hangups = signal(SignalKind::hangup())
+            .inspect_err(|e| tracing::error!(error = %e, "cannot listen for SIGHUP; reload needs a restart"))
+            .ok();
+        let mut poll = tokio::time::interval(WATCH_INTERVAL);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut watched = self.watched();
+        // A change seen at the last poll, waiting to be stable.
+        let mut settling: Option<Snapshot> = None;
         loop {
             tokio::select! {
-                received = hangups.recv() => {
-                    if received.is_none() {
-                        return;
+                Some(()) = async { hangups.as_mut()?.recv().await } => {
+                    self.reload("SIGHUP");
+                    (watched, settling) = (self.watched(), None);
+                }
+                _ = poll.tick() => {
+                    if !self.shared.live().config.server.watch_files {
+                        continue;
                     }
-                    self.reload();
+                    let now = Snapshot::of(&watched.files());
+                    if now == watched {
+                        settling = None;
+                    } else if settling.as_ref() == Some(&now) {
+                        self.reload(&format!("changed: {}", watched.changed(&now).join(", ")));
+                        // After a refused reload the old files stay
+                        // watched, as they are now: the next change retries.
+                        (watched, settling) = (self.watched(), None);
+                    } else {
+                        settling = Some(now);
+                    }
                 }
                 _ = shutdown.changed() => return,
             }

@@ -17,7 +17,7 @@ use crate::admin::AdminApp;
 use crate::config::Config;
 use crate::delivery::worker::{LiveConfig, Workers};
 use crate::proxy::HookfenceApp;
-use crate::reload::ReloadOnHangup;
+use crate::reload::Reloader;
 use crate::shutdown::{Activity, Signals};
 use crate::state::Shared;
 
@@ -62,14 +62,17 @@ pub fn run(config: Config) -> Result<std::convert::Infallible, String> {
         public.add_listener(ListenerConfig::tcp(address.as_str()).l4_buffer(L4_BUFFERS));
         tracing::info!(%address, "listening (http)");
     }
-    if let Some(tls) = &settings.tls {
+    if let (Some(tls), Some(certificate)) = (&settings.tls, &shared.listener_certificate) {
         for address in &tls.listen {
+            // The certificate comes from a resolver a reload updates, not
+            // from the files pingora would read once (and panic on).
             let (cert, key) = (tls.cert.to_string_lossy(), tls.key.to_string_lossy());
-            let certificate =
+            let mut listener =
                 TlsSettings::intermediate(&cert, &key).map_err(|e| format!("TLS listener {address}: {e}"))?;
+            listener.set_cert_resolver(Arc::clone(certificate) as _);
             public.add_listener(
                 ListenerConfig::tcp(address.as_str())
-                    .tls(certificate)
+                    .tls(listener)
                     .l4_buffer(L4_BUFFERS),
             );
             tracing::info!(%address, "listening (https)");
@@ -96,7 +99,7 @@ pub fn run(config: Config) -> Result<std::convert::Infallible, String> {
         },
     ));
     let signals = Signals::new(Arc::clone(&shared.activity), Arc::clone(&shared.queue));
-    server.add_service(background_service("config reload", ReloadOnHangup::new(shared)));
+    server.add_service(background_service("config reload", Reloader::new(shared)));
     server.run(RunArgs {
         shutdown_signal: Box::new(signals),
     });

@@ -20,6 +20,7 @@ use crate::config::{Config, ConfigErrors, Verification};
 use crate::dedup::Dedup;
 use crate::delivery::worker::LiveConfig;
 use crate::delivery::Queue;
+use crate::listener_certificate::ListenerCertificate;
 use crate::shutdown::Activity;
 use crate::telemetry::metrics::{Metrics, ReloadResult, RouteMetrics};
 use crate::telemetry::queue_metrics::QueueRouteMetrics;
@@ -95,6 +96,9 @@ pub struct Shared {
     pub queue: Arc<Queue>,
     /// What a SIGTERM waits for.
     pub activity: Arc<Activity>,
+    /// The TLS listeners' certificate, replaced on reload (none without
+    /// `tls_listen`).
+    pub listener_certificate: Option<Arc<ListenerCertificate>>,
     config_path: PathBuf,
 }
 
@@ -108,6 +112,11 @@ impl Shared {
         let queue = Arc::new(Queue::new(config.queue.clone()));
         let admission = ConcurrencyLimit::new(config.server.max_connections);
         let budget = BodyBudget::new(config.server.max_in_flight_body, metrics.in_flight_body_bytes().clone());
+        let listener_certificate = config
+            .server
+            .tls
+            .as_ref()
+            .map(|tls| Arc::new(ListenerCertificate::new(Arc::clone(&tls.certified))));
         let live = Live::new(config, &metrics, &recent);
         Arc::new(Self {
             live: ArcSwap::from_pointee(live),
@@ -118,6 +127,7 @@ impl Shared {
             dedup,
             queue,
             activity: Arc::default(),
+            listener_certificate,
             config_path,
         })
     }
@@ -134,6 +144,11 @@ impl Shared {
         match Config::load(&self.config_path) {
             Ok(config) => {
                 let pending = restart_only_changes(&self.live().config, &config);
+                if let (Some(listener), Some(tls)) = (&self.listener_certificate, &config.server.tls) {
+                    if listener.replace(Arc::clone(&tls.certified)) {
+                        tracing::info!(cert = %tls.cert.display(), "TLS listener certificate replaced");
+                    }
+                }
                 self.live
                     .store(Arc::new(Live::new(config, &self.metrics, &self.recent)));
                 self.metrics.reload(ReloadResult::Success);
@@ -158,7 +173,10 @@ fn restart_only_changes(running: &Config, new: &Config) -> Vec<&'static str> {
     let (a, b) = (&running.server, &new.server);
     [
         (a.listen != b.listen, "server.listen"),
-        (a.tls != b.tls, "server.tls_*"),
+        (
+            a.tls.as_ref().map(|t| &t.listen) != b.tls.as_ref().map(|t| &t.listen),
+            "server.tls_listen",
+        ),
         (a.admin_listen != b.admin_listen, "server.admin_listen"),
         (a.threads != b.threads, "server.threads"),
         (a.shutdown_grace != b.shutdown_grace, "server.shutdown_grace"),

@@ -45,14 +45,33 @@ fn referenced_variables(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// `text` with each `file:` reference pointing at a file made under `dir`
+/// that holds a plausible value.
+fn with_secret_files(text: &str, dir: &Path) -> String {
+    let mut rewritten = text.to_owned();
+    for reference in text.split("\"file:").skip(1).filter_map(|rest| rest.split('"').next()) {
+        let file = dir.join(reference.trim_start_matches('/'));
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        let name = file.file_name().unwrap().to_str().unwrap();
+        std::fs::write(&file, value_for(name)).unwrap();
+        rewritten = rewritten.replace(
+            &format!("\"file:{reference}\""),
+            &format!("\"file:{}\"", file.display()),
+        );
+    }
+    rewritten
+}
+
 #[test]
 fn every_example_config_passes_check() {
     for config in example_configs() {
         let text = std::fs::read_to_string(&config).unwrap();
-        // Run where the config's relative files (TLS) can exist.
+        // Run where the config's relative files (TLS) can exist; the files
+        // its `file:` references name are made there too (an absolute path
+        // such as a Kubernetes Secret mount is mapped under it).
         let dir = tempfile::tempdir().unwrap();
         let copy = dir.path().join("hookfence.toml");
-        std::fs::write(&copy, &text).unwrap();
+        std::fs::write(&copy, with_secret_files(&text, dir.path())).unwrap();
         let parsed: toml::Table = toml::from_str(&text).unwrap();
         if let Some(server) = parsed.get("server").and_then(|s| s.as_table()) {
             if let (Some(cert), Some(key)) = (server.get("tls_cert"), server.get("tls_key")) {

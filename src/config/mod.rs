@@ -9,7 +9,9 @@
 
 mod dedup;
 mod error;
+mod files;
 mod keys;
+mod listener_tls;
 mod queue;
 mod raw;
 mod route;
@@ -26,6 +28,7 @@ use http::Method;
 use toml::Spanned;
 
 pub use error::{ConfigError, ConfigErrors};
+pub use listener_tls::Tls;
 pub use secret_ref::resolve as resolve_secret;
 pub use units::ByteSize;
 
@@ -55,6 +58,8 @@ pub const ALLOW_UNSIGNED_ENV: &str = "HOOKFENCE_ALLOW_UNSIGNED";
 #[derive(Debug)]
 pub struct Config {
     pub source: PathBuf,
+    /// The config file and every file it references (the reload watcher's).
+    pub files: Vec<PathBuf>,
     pub server: Server,
     pub log: Log,
     pub dedup: DedupSettings,
@@ -94,14 +99,8 @@ pub struct Server {
     pub threads: usize,
     pub header_timeout: Duration,
     pub shutdown_grace: Duration,
-}
-
-/// TLS listeners and their certificate.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Tls {
-    pub listen: Vec<String>,
-    pub cert: PathBuf,
-    pub key: PathBuf,
+    /// Reload when the config file or a file it references changes.
+    pub watch_files: bool,
 }
 
 /// Log output settings (`RUST_LOG` and `--log-format` override them).
@@ -370,6 +369,7 @@ impl Config {
         match RouteTable::new(routes) {
             Ok(routes) => Ok(Config {
                 source: path.to_path_buf(),
+                files: files::referenced(path, source),
                 server,
                 log,
                 dedup,
@@ -453,7 +453,7 @@ fn build_server(
             "missing: give `listen` (HTTP) and/or `tls_listen` (HTTPS)",
         );
     }
-    let tls = tls_settings(server, tls_listen, base, report);
+    let tls = listener_tls::build(server, tls_listen, base, report);
     let admin_listen = match &server.admin_listen {
         Some(addr) if addr.get_ref() == "off" => None,
         Some(addr) => {
@@ -513,61 +513,8 @@ fn build_server(
         threads,
         header_timeout: server.header_timeout.map_or(DEFAULT_HEADER_TIMEOUT, |d| d.0),
         shutdown_grace: server.shutdown_grace.map_or(DEFAULT_SHUTDOWN_GRACE, |d| d.0),
+        watch_files: server.watch_files.unwrap_or(true),
     }
-}
-
-/// TLS listeners need a certificate chain and a key, both PEM files,
-/// checked here so `hookfence check` catches a wrong path.
-fn tls_settings(server: &raw::RawServer, listen: Vec<String>, base: &Path, report: &mut Reporter<'_>) -> Option<Tls> {
-    let pem = |file: &Option<Spanned<String>>, key: &str, what: &str, report: &mut Reporter<'_>| {
-        let Some(file) = file else {
-            report.error(
-                None,
-                key,
-                format!("missing: `tls_listen` needs `{}` (a PEM file)", &key["server.".len()..]),
-            );
-            return None;
-        };
-        let path = base.join(file.get_ref());
-        match std::fs::read_to_string(&path) {
-            Ok(text)
-                if text.contains(&format!("-----BEGIN {what}"))
-                    || (what == "PRIVATE KEY" && text.contains("PRIVATE KEY-----")) =>
-            {
-                Some(path)
-            }
-            Ok(_) => {
-                report.error(
-                    Some(file.span()),
-                    key,
-                    format!("{} holds no PEM {what}", path.display()),
-                );
-                None
-            }
-            Err(e) => {
-                report.error(Some(file.span()), key, format!("cannot read {}: {e}", path.display()));
-                None
-            }
-        }
-    };
-    if server.tls_listen.is_none() {
-        for (file, key) in [
-            (&server.tls_cert, "server.tls_cert"),
-            (&server.tls_key, "server.tls_key"),
-        ] {
-            if let Some(file) = file {
-                report.error(Some(file.span()), key, "only used with `tls_listen`");
-            }
-        }
-        return None;
-    }
-    let cert = pem(&server.tls_cert, "server.tls_cert", "CERTIFICATE", report);
-    let key = pem(&server.tls_key, "server.tls_key", "PRIVATE KEY", report);
-    Some(Tls {
-        listen,
-        cert: cert?,
-        key: key?,
-    })
 }
 
 fn build_log(raw: &RawConfig, report: &mut Reporter<'_>) -> Log {

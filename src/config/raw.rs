@@ -56,6 +56,8 @@ pub struct RawServer {
     /// After SIGTERM, pingora stops accepting and waits this long (always the
     /// full period) for in-flight deliveries before exiting.
     pub shutdown_grace: Option<HumanDuration>,
+    /// Reload when a file the config reads changes (default true).
+    pub watch_files: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
