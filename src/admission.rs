@@ -39,6 +39,11 @@ impl ConcurrencyLimit {
         }
     }
 
+    /// Requests being handled now.
+    pub fn active(&self) -> usize {
+        self.active.load(Ordering::Acquire)
+    }
+
     pub fn try_enter(&self) -> Option<Admitted<'_>> {
         let previous = self.active.fetch_add(1, Ordering::AcqRel);
         if previous >= self.max {

@@ -77,25 +77,54 @@ impl Reloader {
         Self { shared }
     }
 
-    fn reload(&self, cause: &str) {
-        match self.shared.reload() {
-            Ok(pending) if pending.is_empty() => tracing::info!(cause, "config reloaded"),
-            Ok(pending) => tracing::warn!(
-                cause,
-                needs_restart = pending.join(", "),
-                "config reloaded; these settings changed but keep their old values until a restart"
-            ),
-            Err(errors) => tracing::error!(
-                cause,
-                errors = %errors,
-                "config reload refused; the running config stays in force"
-            ),
-        }
-    }
-
-    /// The files to watch now: those of the config in force.
-    fn watched(&self) -> Snapshot {
-        Snapshot::of(&self.shared.live().config.files)
+    /// Reloads, then returns what to watch from now on, as it was seen
+    /// *before* the reload read the files (`seen`, for the files it
+    /// covers): a file written while the config was loading then differs
+    /// at the next poll and is loaded too.
+    fn reload(&self, cause: &str, seen: &Snapshot) -> Snapshot {
+        let files = match self.shared.reload() {
+            Ok(pending) => {
+                if pending.is_empty() {
+                    tracing::info!(cause, "config reloaded");
+                } else {
+                    tracing::warn!(
+                        cause,
+                        needs_restart = pending.join(", "),
+                        "config reloaded; these settings changed but keep their old values until a restart"
+                    );
+                }
+                self.shared.live().config.files.clone()
+            }
+            Err(errors) => {
+                tracing::error!(
+                    cause,
+                    errors = %errors,
+                    "config reload refused; the running config stays in force"
+                );
+                // Watch what the refused config reads as well: a secret it
+                // names that does not exist yet (another volume, synced
+                // later) retries the reload when it appears.
+                let mut files = self.shared.live().config.files.clone();
+                let path = self.shared.config_path();
+                if let Ok(source) = std::fs::read_to_string(path) {
+                    for file in crate::config::referenced_files(path, &source) {
+                        if !files.contains(&file) {
+                            files.push(file);
+                        }
+                    }
+                }
+                files
+            }
+        };
+        Snapshot(
+            files
+                .into_iter()
+                .map(|file| {
+                    let print = seen.0.get(&file).cloned().unwrap_or_else(|| fingerprint(&file));
+                    (file, print)
+                })
+                .collect(),
+        )
     }
 }
 
@@ -107,14 +136,14 @@ impl BackgroundService for Reloader {
             .ok();
         let mut poll = tokio::time::interval(WATCH_INTERVAL);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        let mut watched = self.watched();
+        let mut watched = Snapshot::of(&self.shared.live().config.files);
         // A change seen at the last poll, waiting to be stable.
         let mut settling: Option<Snapshot> = None;
         loop {
             tokio::select! {
                 Some(()) = async { hangups.as_mut()?.recv().await } => {
-                    self.reload("SIGHUP");
-                    (watched, settling) = (self.watched(), None);
+                    let seen = Snapshot::of(&watched.files());
+                    (watched, settling) = (self.reload("SIGHUP", &seen), None);
                 }
                 _ = poll.tick() => {
                     if !self.shared.live().config.server.watch_files {
@@ -124,10 +153,8 @@ impl BackgroundService for Reloader {
                     if now == watched {
                         settling = None;
                     } else if settling.as_ref() == Some(&now) {
-                        self.reload(&format!("changed: {}", watched.changed(&now).join(", ")));
-                        // After a refused reload the old files stay
-                        // watched, as they are now: the next change retries.
-                        (watched, settling) = (self.watched(), None);
+                        let cause = format!("changed: {}", watched.changed(&now).join(", "));
+                        (watched, settling) = (self.reload(&cause, &now), None);
                     } else {
                         settling = Some(now);
                     }

@@ -38,7 +38,9 @@ pub fn run(config: Config) -> Result<std::convert::Infallible, String> {
     let conf = ServerConf {
         threads: config.server.threads,
         grace_period_seconds: Some(config.server.shutdown_grace.as_secs()),
-        graceful_shutdown_timeout_seconds: Some(5),
+        // After the grace period, what is left is cancelled; only blocking
+        // tasks are waited for, and hookfence has none worth a wait.
+        graceful_shutdown_timeout_seconds: Some(1),
         ..ServerConf::default()
     };
     let mut server = Server::new_with_opt_and_conf(None, conf);
@@ -98,13 +100,18 @@ pub fn run(config: Config) -> Result<std::convert::Infallible, String> {
             activity: Arc::clone(&shared.activity),
         },
     ));
-    let signals = Signals::new(Arc::clone(&shared.activity), Arc::clone(&shared.queue));
-    server.add_service(background_service("config reload", Reloader::new(shared)));
+    let signals = Signals::new(Arc::clone(&shared), settings.shutdown_grace);
+    server.add_service(background_service("config reload", Reloader::new(Arc::clone(&shared))));
     server.run(RunArgs {
         shutdown_signal: Box::new(signals),
     });
-    // Reached after a SIGINT, or when the grace period ran out.
-    std::process::exit(0)
+    // Reached after a SIGINT before any SIGTERM, or when the grace period
+    // ran out (a drain that finished has exited already): flush the queue,
+    // and say whether something was cut off.
+    match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime.block_on(crate::shutdown::exit(&shared)),
+        Err(_) => std::process::exit(1),
+    }
 }
 
 /// The delivery workers as a pingora background service: they stop
@@ -117,7 +124,7 @@ struct DeliveryWorkers {
 #[async_trait]
 impl BackgroundService for DeliveryWorkers {
     async fn start(&self, shutdown: ShutdownWatch) {
-        let _running = self.activity.workers();
         Arc::clone(&self.workers).run(shutdown).await;
+        self.activity.workers_stopped();
     }
 }

@@ -140,6 +140,11 @@ impl Shared {
     /// Re-reads the config file and every secret it references; swaps them
     /// in if all of it validates, else keeps the running config. Returns the
     /// settings that changed but need a restart.
+    /// The config file reloads read.
+    pub fn config_path(&self) -> &std::path::Path {
+        &self.config_path
+    }
+
     pub fn reload(&self) -> Result<Vec<&'static str>, ConfigErrors> {
         match Config::load(&self.config_path) {
             Ok(config) => {

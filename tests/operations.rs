@@ -367,6 +367,32 @@ fn a_second_sigterm_or_a_sigint_during_the_drain_stops_at_once() {
     }
 }
 
+/// When `shutdown_grace` runs out with a delivery still waiting for its
+/// upstream, hookfence stops (within about a second more) and its exit
+/// status says a request was cut off.
+#[test]
+fn when_the_grace_period_runs_out_the_exit_status_says_a_request_was_cut_off() {
+    let upstream = Upstream::start(Behaviour::Hang);
+    let mut hookfence = Hookfence::start(
+        "shutdown_grace = \"1s\"",
+        &github_route("github", "/hooks/github", &upstream.url(), "\"env:GH\"", ""),
+        &[("GH", "s3cret")],
+    );
+    let addr = hookfence.addr;
+    let _in_flight = thread::spawn(move || deliver_github(addr, "/hooks/github", "s3cret", &fresh_id("late"), b"{}"));
+    wait_until("the delivery to reach the upstream", || upstream.requests().len() == 1);
+    hookfence.signal("TERM");
+    let status = hookfence
+        .wait_exit(Duration::from_secs(10))
+        .expect("hookfence stops when the grace period is over");
+    assert_eq!(status.code(), Some(1), "{}", hookfence.log());
+    assert!(
+        hookfence.log().contains("shutdown_grace ran out"),
+        "{}",
+        hookfence.log()
+    );
+}
+
 /// A self-signed certificate for `localhost` and its key, as PEM.
 fn certificate() -> (String, String) {
     let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("certificate");

@@ -197,3 +197,35 @@ fn with_watch_files_off_only_sighup_reloads() {
     hookfence.signal("HUP");
     wait_until("SIGHUP to reload", || deliver("second-secret").status == 200);
 }
+
+/// A reload refused because the new config names a secret file that does
+/// not exist yet (another volume, synced later) is retried when the file
+/// appears.
+#[test]
+fn a_reload_refused_for_a_missing_file_is_retried_when_the_file_appears() {
+    let upstream = Upstream::start(Behaviour::Respond(200));
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("first"), "first-secret").expect("write");
+    let hookfence = Hookfence::start_in(
+        dir,
+        "",
+        &github_route("github", "/hooks/github", &upstream.url(), "\"file:first\"", ""),
+        &[],
+    );
+    let deliver = |secret: &str| deliver_github(hookfence.addr, "/hooks/github", secret, &fresh_id("late"), b"{}");
+    let config = std::fs::read_to_string(hookfence.config_path()).expect("config");
+    std::fs::write(
+        hookfence.config_path(),
+        config.replace("\"file:first\"", "\"file:first\", \"file:second\""),
+    )
+    .expect("rewrite config");
+    wait_until("the reload to be refused", || reloads(&hookfence, "failure") >= 1.0);
+    assert_eq!(deliver("second-secret").status, 401);
+
+    std::fs::write(hookfence.dir().join("second"), "second-secret").expect("write");
+    wait_until("the second secret to be in force", || {
+        deliver("second-secret").status == 200
+    });
+    assert_eq!(deliver("first-secret").status, 200, "the first still works");
+    assert_eq!(reloads(&hookfence, "success"), 1.0);
+}

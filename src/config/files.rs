@@ -16,10 +16,10 @@ const FILE_KEYS: [&str; 6] = [
     "client_key",
 ];
 
-/// The config file, then every file its (already validated) `source`
-/// references, relative paths resolved from the config's directory; each
-/// once, in the order they appear.
-pub(super) fn referenced(path: &Path, source: &str) -> Vec<PathBuf> {
+/// The config file, then every file its `source` references, relative
+/// paths resolved from the config's directory; each once, in the order
+/// they appear. A source that does not parse references only itself.
+pub fn referenced(path: &Path, source: &str) -> Vec<PathBuf> {
     let base = path.parent().unwrap_or(Path::new("."));
     let mut files = vec![path.to_path_buf()];
     if let Ok(table) = source.parse::<toml::Table>() {

@@ -28,6 +28,7 @@ use http::Method;
 use toml::Spanned;
 
 pub use error::{ConfigError, ConfigErrors};
+pub use files::referenced as referenced_files;
 pub use listener_tls::Tls;
 pub use secret_ref::resolve as resolve_secret;
 pub use units::ByteSize;

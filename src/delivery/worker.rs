@@ -80,16 +80,21 @@ impl Workers {
     /// waits for their attempts in flight.
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         let mut loops: HashMap<String, RouteLoop> = HashMap::new();
+        // Loops told to stop (their route left the queue) may still be
+        // finishing an attempt: waited for at shutdown like the others.
+        let mut retired: Vec<tokio::task::JoinHandle<()>> = Vec::new();
         let mut last_expiry: Option<Instant> = None;
         while !*shutdown.borrow() {
             let wanted = self.wanted_routes().await;
-            loops.retain(|name, running| {
-                let keep = wanted.contains(name) && !running.done.is_finished();
-                if !keep {
-                    let _ = running.stop.send(true);
-                }
-                keep
-            });
+            let (keep, stop): (HashMap<_, _>, HashMap<_, _>) = loops
+                .into_iter()
+                .partition(|(name, running)| wanted.contains(name) && !running.done.is_finished());
+            loops = keep;
+            for (_, running) in stop {
+                let _ = running.stop.send(true);
+                retired.push(running.done);
+            }
+            retired.retain(|done| !done.is_finished());
             for name in &wanted {
                 if !loops.contains_key(name) {
                     let (stop, stopped) = watch::channel(false);
@@ -109,8 +114,8 @@ impl Workers {
         for running in loops.values() {
             let _ = running.stop.send(true);
         }
-        for (_, running) in loops {
-            let _ = running.done.await;
+        for done in loops.into_values().map(|running| running.done).chain(retired) {
+            let _ = done.await;
         }
     }
 

@@ -130,10 +130,34 @@ impl UpstreamPool {
             return Arc::clone(queue);
         }
         let queue = Arc::new(ArrayQueue::new(MAX_IDLE_PER_PEER));
-        let mut next = HashMap::clone(&current);
+        // While the map is rewritten anyway: close connections idle too
+        // long and forget queues left empty, so that keys nobody uses any
+        // more (an upstream moved, TLS settings rotated) do not keep
+        // sockets and entries for ever.
+        let mut next: HashMap<PoolKey, Arc<Idle>, RandomState> = current
+            .iter()
+            .filter(|(_, idle)| self.sweep(idle))
+            .map(|(key, idle)| (*key, Arc::clone(idle)))
+            .collect();
         next.insert(key, Arc::clone(&queue));
         self.queues.store(Arc::new(next));
         queue
+    }
+}
+
+impl UpstreamPool {
+    /// Closes the connections of `idle` that were idle too long; whether
+    /// any is left.
+    fn sweep(&self, idle: &Idle) -> bool {
+        for _ in 0..idle.len() {
+            let Some((stream, since)) = idle.pop() else { break };
+            if since.elapsed() < self.idle_timeout {
+                // Back at the end; if others filled the queue meanwhile,
+                // this one is simply closed.
+                let _ = idle.push((stream, since));
+            }
+        }
+        !idle.is_empty()
     }
 }
 
