@@ -16,7 +16,7 @@ use arc_swap::ArcSwap;
 use foldhash::fast::RandomState;
 
 use crate::admission::{BodyBudget, ConcurrencyLimit};
-use crate::config::{Config, ConfigErrors, Verification};
+use crate::config::{Config, ConfigErrors};
 use crate::dedup::Dedup;
 use crate::delivery::worker::LiveConfig;
 use crate::delivery::Queue;
@@ -43,16 +43,19 @@ pub struct RouteTelemetry {
 
 impl Live {
     fn new(config: Config, metrics: &Metrics, recent: &RecentDeliveries) -> Self {
+        metrics.shadow_routes(config.routes.routes().iter().map(|r| (r.name.as_str(), !r.enforce)));
+        for route in config.routes.routes().iter().filter(|r| !r.enforce) {
+            tracing::warn!(
+                route = %route.name,
+                "shadow mode: verification is recorded, not enforced; deliveries that fail it are forwarded, marked X-Hookfence-Verified: false"
+            );
+        }
         let routes = config
             .routes
             .routes()
             .iter()
             .map(|route| {
-                let provider = match (&route.verification, route.provider) {
-                    (Verification::Unsigned, _) => "unsigned",
-                    (_, Some(preset)) => preset.name,
-                    (_, None) => "custom",
-                };
+                let provider = route.provider_label();
                 let telemetry = RouteTelemetry {
                     metrics: metrics.route(&route.name, provider),
                     recent: recent.recorder(&route.name),

@@ -7,6 +7,9 @@
 //!
 //! A started trace is marked sampled (`01`): hookfence records every
 //! delivery (its audit record), so the trace is recorded at least there.
+//! A delivery a shadow route forwards unverified gets a trace started here
+//! instead of the sender's: who sent it is unknown, and the backend should
+//! not take its trace state (or its sampling decision) on trust.
 //! A `traceparent` that does not parse (or comes twice) is not repaired:
 //! a new trace starts and the sender's `tracestate`, which belonged to the
 //! broken one, is dropped (W3C Trace Context §3.2, §4.3).
@@ -19,6 +22,9 @@ const VERSION: &[u8] = b"00";
 const TRACEPARENT_LEN: usize = 55;
 /// Flags of a trace hookfence starts: sampled.
 const STARTED_FLAGS: u8 = 0x01;
+/// The flags version 00 defines (sampled); a later version's other bits
+/// are not forwarded under 00.
+const KNOWN_FLAGS: u8 = 0x01;
 
 /// The trace a delivery belongs to, and hookfence's span in it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,15 +48,20 @@ impl TraceContext {
             Some((trace_id, flags)) => Self {
                 trace_id,
                 span_id: new_span_id(),
-                flags,
+                flags: flags & KNOWN_FLAGS,
                 started: false,
             },
-            None => Self {
-                trace_id: new_trace_id(),
-                span_id: new_span_id(),
-                flags: STARTED_FLAGS,
-                started: true,
-            },
+            None => Self::start(),
+        }
+    }
+
+    /// A new trace, started here.
+    pub fn start() -> Self {
+        Self {
+            trace_id: new_trace_id(),
+            span_id: new_span_id(),
+            flags: STARTED_FLAGS,
+            started: true,
         }
     }
 

@@ -54,6 +54,9 @@ pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// The environment switch that, like `allow_unsigned = true`, enables the
 /// global half of the unsigned-route opt-in.
 pub const ALLOW_UNSIGNED_ENV: &str = "HOOKFENCE_ALLOW_UNSIGNED";
+/// The environment switch that, like `allow_shadow = true`, enables shadow
+/// routes (`enforce = false`).
+pub const ALLOW_SHADOW_ENV: &str = "HOOKFENCE_ALLOW_SHADOW";
 
 /// A validated configuration.
 #[derive(Debug)]
@@ -179,6 +182,9 @@ pub struct Route {
     /// Paths that decoders read differently (`routing::path_ambiguity`)
     /// are accepted; otherwise refused with 400.
     pub allow_encoded_path: bool,
+    /// Refuse what fails verification (the default); `false` is shadow
+    /// mode: verify and record, but forward anyway, marked unverified.
+    pub enforce: bool,
     /// Request headers removed before forwarding (the credential, when asked).
     pub strip_headers: Vec<HeaderName>,
     /// Query parameters removed before forwarding (a query token, when asked).
@@ -193,6 +199,18 @@ pub struct Route {
     /// client's `Connection` names them, so that a backend that verifies
     /// again finds them.
     pub read_headers: Vec<HeaderName>,
+}
+
+impl Route {
+    /// The provider as metrics and forwarded headers name it: the preset,
+    /// `custom` for a scheme written out, `unsigned` for `verify = "none"`.
+    pub fn provider_label(&self) -> &'static str {
+        match (&self.verification, self.provider) {
+            (Verification::Unsigned, _) => "unsigned",
+            (_, Some(preset)) => preset.name,
+            (_, None) => "custom",
+        }
+    }
 }
 
 impl Routable for Route {
@@ -336,8 +354,9 @@ impl Config {
     pub fn parse(path: &Path, source: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigErrors> {
         let raw = deserialize(path, source)?;
         let mut report = Reporter::new(path, source);
-        let global_unsigned =
-            raw.server.allow_unsigned || env(ALLOW_UNSIGNED_ENV).is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        let switched_on = |name: &str| env(name).is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        let global_unsigned = raw.server.allow_unsigned || switched_on(ALLOW_UNSIGNED_ENV);
+        let global_shadow = raw.server.allow_shadow || switched_on(ALLOW_SHADOW_ENV);
         let base = path.parent().unwrap_or(Path::new("."));
         let server = build_server(&raw, env, base, &mut report);
         let log = build_log(&raw, &mut report);
@@ -348,6 +367,7 @@ impl Config {
             let ctx = RouteContext {
                 index,
                 global_unsigned,
+                global_shadow,
                 env,
                 base,
                 in_flight_ttl: dedup.in_flight_ttl,

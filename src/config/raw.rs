@@ -53,9 +53,12 @@ pub struct RawServer {
     pub threads: Option<Spanned<usize>>,
     /// Time allowed for a client to send the request line and headers.
     pub header_timeout: Option<HumanDuration>,
-    /// After SIGTERM, pingora stops accepting and waits this long (always the
-    /// full period) for in-flight deliveries before exiting.
+    /// After SIGTERM, the longest hookfence waits for in-flight deliveries
+    /// before exiting (it exits as soon as they are done).
     pub shutdown_grace: Option<HumanDuration>,
+    /// Global half of the two-key opt-in for shadow routes (`enforce = false`).
+    #[serde(default)]
+    pub allow_shadow: bool,
     /// Reload when a file the config reads changes (default true).
     pub watch_files: Option<bool>,
 }
@@ -230,6 +233,9 @@ pub struct RawRoute {
     /// whose paths really hold them.
     #[serde(default)]
     pub allow_encoded_path: bool,
+    /// `false`: shadow mode, forward what fails verification, marked
+    /// unverified (needs `allow_shadow` in `[server]`).
+    pub enforce: Option<Spanned<bool>>,
     /// `direct` (default), `queued` or `fallback`.
     pub delivery: Option<Spanned<crate::delivery::Mode>>,
     /// The status a queued delivery is answered with (default 202).

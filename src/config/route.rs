@@ -14,7 +14,8 @@ use super::raw::{self, RawRoute};
 use super::upstream_tls;
 use super::{
     secret_ref, BranchPattern, DeliveryFields, Filter, Route, RouteDedup, RouteLimits, SignForwarded, Upstream,
-    Verification, DEFAULT_BODY_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_BODY, DEFAULT_UPSTREAM_TIMEOUT,
+    Verification, ALLOW_SHADOW_ENV, DEFAULT_BODY_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_BODY,
+    DEFAULT_UPSTREAM_TIMEOUT,
 };
 use crate::delivery::{QueueSettings, RetryPolicy};
 use crate::routing::PathPattern;
@@ -33,6 +34,8 @@ use crate::verify::{Scheme, SignatureScheme};
 pub(super) struct RouteContext<'a> {
     pub index: usize,
     pub global_unsigned: bool,
+    /// `allow_shadow` in `[server]` (or its environment switch).
+    pub global_shadow: bool,
     pub env: &'a dyn Fn(&str) -> Option<String>,
     /// Directory of the config file: relative `file:` references resolve from here.
     pub base: &'a Path,
@@ -132,6 +135,7 @@ impl RouteContext<'_> {
             },
             _ => Default::default(),
         };
+        let enforce = self.enforce(raw, built.as_ref().map(|b| &b.verification), report);
         let read_headers = read_headers(
             built.as_ref().map(|b| &b.verification),
             &credentials.0,
@@ -156,12 +160,38 @@ impl RouteContext<'_> {
             sign_forwarded,
             delivery,
             allow_encoded_path: raw.allow_encoded_path,
+            enforce,
             strip_headers,
             strip_query,
             credential_headers: credentials.0,
             credential_query: credentials.1,
             read_headers,
         })
+    }
+
+    /// `enforce = false` (shadow mode) is opted into twice, like unsigned
+    /// routes: on the route and globally, so one line cannot turn a
+    /// verifier into a pass-through.
+    fn enforce(&self, raw: &RawRoute, verification: Option<&Verification>, report: &mut Reporter<'_>) -> bool {
+        let Some(enforce) = &raw.enforce else { return true };
+        if *enforce.get_ref() {
+            return true;
+        }
+        if !self.global_shadow {
+            report.error(
+                Some(enforce.span()),
+                self.key("enforce"),
+                format!("enforce = false also needs `allow_shadow = true` in [server] (or {ALLOW_SHADOW_ENV}=true): shadow routes must be opted into twice"),
+            );
+        }
+        if matches!(verification, Some(Verification::Unsigned)) {
+            report.error(
+                Some(enforce.span()),
+                self.key("enforce"),
+                "an unsigned route verifies nothing: there is nothing to enforce or to shadow",
+            );
+        }
+        false
     }
 
     /// The upstream, with its TLS settings when it is `https://`.

@@ -32,7 +32,10 @@ pub async fn claim<'d>(
     let Some(route) = ctx.route else {
         return Ok(None);
     };
-    if !route.dedup.enabled {
+    // A delivery a shadow route forwards unverified is not deduplicated:
+    // its id is not to be believed, and remembering it would let a forger
+    // burn a genuine delivery's id.
+    if !route.dedup.enabled || ctx.shadow.is_some() {
         return Ok(None);
     }
     // Two different ids in one delivery: which one is it? Neither is

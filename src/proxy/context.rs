@@ -45,6 +45,9 @@ pub struct DeliveryContext<'l> {
     pub id_conflict: bool,
     /// The trace the request belongs to (none for a head that could not be read).
     pub trace: Option<TraceContext>,
+    /// On a shadow route (`enforce = false`): the refusal verification
+    /// would have made, not enforced; the delivery goes on unverified.
+    pub shadow: Option<Outcome>,
 }
 
 impl<'l> DeliveryContext<'l> {
@@ -67,6 +70,7 @@ impl<'l> DeliveryContext<'l> {
             ordering_key: None,
             id_conflict: false,
             trace: None,
+            shadow: None,
         }
     }
 
@@ -86,6 +90,16 @@ impl<'l> DeliveryContext<'l> {
         }
         if let Some(event) = route.fields.event.as_ref().and_then(|f| reader.get(f)) {
             self.event = Some(event);
+        }
+    }
+
+    /// A shadow route lets the delivery on although verification said
+    /// `refusal`. The sender's trace is not continued: it is not known who
+    /// the sender is.
+    pub fn unverified_in_shadow(&mut self, refusal: Outcome) {
+        self.shadow = Some(refusal);
+        if self.trace.is_some() {
+            self.trace = Some(TraceContext::start());
         }
     }
 
@@ -110,6 +124,7 @@ impl<'l> DeliveryContext<'l> {
             dedup: self.dedup,
             queue_id: self.queue_id,
             trace_id: self.trace.as_ref().map(TraceContext::trace_id),
+            shadow: self.route.is_some_and(|route| !route.enforce),
         }
     }
 }

@@ -48,7 +48,7 @@ impl HookfenceApp {
         ctx: &mut DeliveryContext<'_>,
         claim: Option<Claim<'_>>,
     ) -> Ending {
-        let request = headers::upstream_request(&exchange.head, route, body, exchange.client.ip, ctx.trace.as_ref());
+        let request = headers::upstream_request(&exchange.head, route, body, exchange.client.ip, ctx);
         match route.delivery.mode {
             Mode::Direct => {
                 let forwarding = Instant::now();

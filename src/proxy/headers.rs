@@ -8,13 +8,13 @@ use std::net::IpAddr;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::config::Route;
+use crate::config::{Route, Verification};
 use crate::header_lines::names_equal;
 use crate::http1::answer::{put_status_line, Persistence};
 use crate::http1::framing::BodyRelay;
 use crate::http1::head::connection_tokens;
 use crate::http1::{RequestHead, ResponseHead};
-use crate::trace_context::TraceContext;
+use crate::proxy::context::DeliveryContext;
 use crate::upstream::{put_header, Request};
 
 /// Headers that describe one connection, never the message (lowercase).
@@ -50,14 +50,17 @@ fn listed(names: &'static [&'static str]) -> impl Iterator<Item = &'static [u8]>
 /// route's `strip_credential` removals and any client copy of the header
 /// `sign_forwarded` writes are left out. With a trace, the client's
 /// `traceparent` is replaced by hookfence's, and its `tracestate` is
-/// dropped when the trace was started here.
+/// dropped when the trace was started here. Any `X-Hookfence-*` header the
+/// client sent is dropped: only hookfence's own marks (see [`marks`]) reach
+/// the upstream.
 pub fn upstream_request(
     request: &RequestHead,
     route: &Route,
     body: Bytes,
     client_ip: Option<IpAddr>,
-    trace: Option<&TraceContext>,
+    ctx: &DeliveryContext<'_>,
 ) -> Request {
+    let trace = ctx.trace.as_ref();
     let headers = request.headers();
     // Usually empty (no allocation): most senders list nothing beyond `close`.
     let named_by_connection: Vec<&[u8]> = if request.connection_names_headers {
@@ -85,6 +88,7 @@ pub fn upstream_request(
             || trace.is_some_and(|t| {
                 names_equal(name, b"traceparent") || (t.started() && names_equal(name, b"tracestate"))
             })
+            || name.get(..HOOKFENCE_PREFIX.len()).is_some_and(|p| p.eq_ignore_ascii_case(HOOKFENCE_PREFIX))
     };
 
     let mut lines = BytesMut::with_capacity(request_head_size(request) + 64);
@@ -112,12 +116,59 @@ pub fn upstream_request(
     if let Some(trace) = trace {
         put_header(&mut lines, b"traceparent", &trace.traceparent());
     }
+    marks(&mut lines, route, ctx);
     Request {
         method: request.method.clone(),
         target: target(request, route),
         headers: lines.freeze(),
         body,
     }
+}
+
+/// The prefix of the headers only hookfence writes (compared without case).
+const HOOKFENCE_PREFIX: &[u8] = b"x-hookfence-";
+
+/// What hookfence tells the backend, the same for every provider:
+/// `X-Hookfence-Verified: true` when the delivery passed the route's
+/// checks, else `false` with `X-Hookfence-Unverified-Reason` (a shadow
+/// route's refusal, e.g. `rejected_bad_signature`, or `unsigned_route`);
+/// `X-Hookfence-Provider` (the preset, `custom` or `unsigned`);
+/// `X-Hookfence-Event` and `X-Hookfence-Delivery-Id` when the route reads
+/// them. (`X-Hookfence-Delivery` is the queue's own id, added per attempt.)
+fn marks(lines: &mut BytesMut, route: &Route, ctx: &DeliveryContext<'_>) {
+    let unverified = match (&route.verification, ctx.shadow) {
+        (Verification::Unsigned, _) => Some("unsigned_route"),
+        (_, Some(refusal)) => Some(refusal.as_str()),
+        _ => None,
+    };
+    put_header(
+        lines,
+        b"X-Hookfence-Verified",
+        if unverified.is_some() { b"false" } else { b"true" },
+    );
+    if let Some(reason) = unverified {
+        put_header(lines, b"X-Hookfence-Unverified-Reason", reason.as_bytes());
+    }
+    put_header(lines, b"X-Hookfence-Provider", route.provider_label().as_bytes());
+    for (name, value) in [
+        (&b"X-Hookfence-Event"[..], &ctx.event),
+        (&b"X-Hookfence-Delivery-Id"[..], &ctx.delivery_id),
+    ] {
+        // Read from the request (a JSON body, on a shadow route perhaps a
+        // forged one): written only if it is a plain header value, so it
+        // can never start a header line of its own.
+        if let Some(value) = value.as_deref().filter(|v| is_plain_value(v.as_bytes())) {
+            put_header(lines, name, value.as_bytes());
+        }
+    }
+}
+
+/// Visible ASCII and inner spaces, at most 256 bytes.
+fn is_plain_value(value: &[u8]) -> bool {
+    (1..=256).contains(&value.len())
+        && value.iter().all(|b| matches!(b, 0x21..=0x7e | b' '))
+        && value.first() != Some(&b' ')
+        && value.last() != Some(&b' ')
 }
 
 /// Roughly the size of the request's head, to size the serialised copy.
@@ -221,6 +272,11 @@ mod tests {
 
     use super::*;
     use crate::config::Config;
+    use crate::trace_context::TraceContext;
+
+    fn no_context() -> DeliveryContext<'static> {
+        DeliveryContext::new(String::new(), String::new())
+    }
 
     fn config(extra: &str) -> Config {
         let source = format!(
@@ -246,7 +302,7 @@ mod tests {
             route,
             Bytes::from_static(body),
             Some(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 9))),
-            None,
+            &no_context(),
         );
         let signature = route.sign_forwarded.as_ref().unwrap().header_line(body);
         let wire = forwarded.head_for(&route.upstream, &[(&signature.0, &signature.1)]);
@@ -262,15 +318,20 @@ mod tests {
             lines[3], "X-Forwarded-For: 10.0.0.1, 10.0.0.2, 127.0.0.9",
             "every earlier hop kept"
         );
-        assert_eq!(lines[4], "Content-Length: 2");
+        assert_eq!(
+            &lines[4..6],
+            ["X-Hookfence-Verified: true", "X-Hookfence-Provider: gitlab"],
+            "hookfence's marks, not the client's"
+        );
+        assert_eq!(lines[6], "Content-Length: 2");
         let mut mac = <hmac::Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(b"forward-secret").unwrap();
         hmac::Mac::update(&mut mac, body);
         let expected = hmac::Mac::finalize(mac).into_bytes();
         assert_eq!(
-            lines[5],
+            lines[7],
             format!("X-Hookfence-Signature-256: sha256={}", hex::encode(expected))
         );
-        assert_eq!(&lines[6..], ["", ""], "{text}");
+        assert_eq!(&lines[8..], ["", ""], "{text}");
     }
 
     #[test]
@@ -278,13 +339,13 @@ mod tests {
         let config = config("");
         let route = &config.routes.routes()[0];
         let forwarded = |raw: &[u8]| {
-            let forwarded = upstream_request(&request(raw), route, Bytes::new(), None, None);
+            let forwarded = upstream_request(&request(raw), route, Bytes::new(), None, &no_context());
             String::from_utf8(forwarded.head_for(&route.upstream, &[]).to_vec()).unwrap()
         };
         // Absolute form: the target's authority wins over `Host`.
         let wire = forwarded(b"POST HTTP://hooks.example.com/hooks/a?b=1 HTTP/1.1\r\nHost: elsewhere\r\n\r\n");
         assert!(
-            wire.starts_with("POST /hooks/a?b=1 HTTP/1.1\r\nHost: hooks.example.com\r\nContent-Length: 0\r\n"),
+            wire.starts_with("POST /hooks/a?b=1 HTTP/1.1\r\nHost: hooks.example.com\r\nX-Hookfence-Verified: true\r\n"),
             "{wire}"
         );
         // HTTP/1.0 without `Host` goes upstream as HTTP/1.1, which needs one.
@@ -364,7 +425,9 @@ mod tests {
         let forwarded = |raw: &[u8]| {
             let head = request(raw);
             let trace = TraceContext::of(head.headers());
-            let wire = upstream_request(&head, route, Bytes::new(), None, Some(&trace));
+            let mut ctx = no_context();
+            ctx.trace = Some(trace);
+            let wire = upstream_request(&head, route, Bytes::new(), None, &ctx);
             (trace, String::from_utf8(wire.headers.to_vec()).unwrap())
         };
         let sender = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";

@@ -283,10 +283,17 @@ fn conclude(live: &Live, ctx: DeliveryContext<'_>, ending: &Ending, started: Ins
     let telemetry = live.telemetry(ctx.route_name());
     let (body_bytes, upstream_status, upstream_duration) = (ctx.body_bytes, ctx.upstream_status, ctx.upstream_duration);
     let elapsed = started.elapsed();
-    let record = ctx.finish(ending.outcome, ending.status, elapsed);
+    // A shadow route's unverified delivery counts as the refusal it would
+    // have been (what an operator watches before enforcing), unless what
+    // happened next is worse news (the upstream failed).
+    let outcome = match (ctx.shadow, ending.outcome) {
+        (Some(refusal), Outcome::Forwarded | Outcome::Queued | Outcome::Filtered) => refusal,
+        _ => ending.outcome,
+    };
+    let record = ctx.finish(outcome, ending.status, elapsed);
     telemetry
         .metrics
-        .observe(ending.outcome, elapsed, body_bytes, upstream_status, upstream_duration);
+        .observe(outcome, elapsed, body_bytes, upstream_status, upstream_duration);
     telemetry.recent.record(record).emit();
 }
 
@@ -309,9 +316,20 @@ fn match_route<'l>(
         }
     }
     if let Verification::Verified { keys, .. } = &route.verification {
-        ctx.keys = keys
-            .for_params(&params)
-            .ok_or_else(|| EarlyAnswer::error(Outcome::RejectedUnknownTenant, "no source for this app"))?;
+        match keys.for_params(&params) {
+            Some(keys) => ctx.keys = keys,
+            None if !route.enforce => {
+                ctx.signature_valid = Some(false);
+                ctx.reason = Some("no secret for this tenant".into());
+                ctx.unverified_in_shadow(Outcome::RejectedUnknownTenant);
+            }
+            None => {
+                return Err(EarlyAnswer::error(
+                    Outcome::RejectedUnknownTenant,
+                    "no source for this app",
+                ))
+            }
+        }
     }
     Ok(route)
 }
@@ -321,6 +339,10 @@ fn verify(route: &Route, head: &RequestHead, body: &[u8], ctx: &mut DeliveryCont
     let Verification::Verified { verifier, .. } = &route.verification else {
         return Ok(());
     };
+    if ctx.shadow.is_some() {
+        // A shadow route already found it unverifiable (no tenant secret).
+        return Ok(());
+    }
     let url = route
         .public_url
         .as_ref()
@@ -340,8 +362,15 @@ fn verify(route: &Route, head: &RequestHead, body: &[u8], ctx: &mut DeliveryCont
         Err(rejection) => {
             ctx.signature_valid = Some(false);
             let message = rejection.to_string();
-            let early = EarlyAnswer::error(Outcome::from(&rejection), &message);
+            let outcome = Outcome::from(&rejection);
+            let early = EarlyAnswer::error(outcome, &message);
             ctx.reason = Some(message);
+            if !route.enforce {
+                // Shadow mode: recorded as the refusal it would have been,
+                // forwarded anyway, marked unverified.
+                ctx.unverified_in_shadow(outcome);
+                return Ok(());
+            }
             Err(early)
         }
     }

@@ -41,6 +41,10 @@ pub struct AuditRecord {
     /// The W3C trace the delivery belongs to (continued from the sender's
     /// `traceparent`, or started here), as forwarded to the upstream.
     pub trace_id: Option<String>,
+    /// The route is in shadow mode: what fails verification is forwarded
+    /// anyway (the outcome says what it would have been).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub shadow: bool,
 }
 
 impl AuditRecord {
@@ -64,6 +68,7 @@ impl AuditRecord {
             dedup = self.dedup,
             queue_id = self.queue_id.as_deref(),
             trace_id = self.trace_id.as_deref(),
+            shadow = self.shadow,
             "delivery"
         );
     }

@@ -39,6 +39,8 @@ pub struct Metrics {
     dedup_series: OnceLock<DedupSeries>,
     dedup_evictions: IntCounter,
     reloads: IntCounterVec,
+    /// 1 for each route in shadow mode, 0 for each enforcing one.
+    route_shadow: IntGaugeVec,
     in_flight_body_bytes: IntGauge,
     /// The delivery queue's series.
     pub queue: QueueMetrics,
@@ -156,6 +158,17 @@ impl Metrics {
                 )
                 .expect("valid counter"),
             ),
+            route_shadow: registered(
+                &registry,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "hookfence_route_shadow_mode",
+                        "1 if the route is in shadow mode (enforce = false: what fails verification is forwarded, marked unverified), 0 if it enforces.",
+                    ),
+                    &["route"],
+                )
+                .expect("valid gauge"),
+            ),
             in_flight_body_bytes: registered(
                 &registry,
                 IntGauge::new(
@@ -180,6 +193,15 @@ impl Metrics {
             metrics.reloads.with_label_values(&[result]);
         }
         metrics
+    }
+
+    /// Which routes are in shadow mode, for the config just loaded (routes
+    /// gone since the last load lose their series).
+    pub fn shadow_routes<'a>(&self, routes: impl IntoIterator<Item = (&'a str, bool)>) {
+        self.route_shadow.reset();
+        for (route, shadow) in routes {
+            self.route_shadow.with_label_values(&[route]).set(i64::from(shadow));
+        }
     }
 
     /// Resolves a route's handles, creating every outcome and status class

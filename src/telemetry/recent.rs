@@ -128,6 +128,7 @@ mod tests {
             dedup: None,
             queue_id: None,
             trace_id: None,
+            shadow: false,
         }
     }
 
