@@ -44,11 +44,14 @@ pub enum Outcome {
     QueueFull,
     /// The queue could not store the delivery (Redis away, disk error).
     QueueUnavailable,
+    /// A sender's verified endpoint check (Slack `url_verification`, Zoom
+    /// `endpoint.url_validation`, …), answered by hookfence, not forwarded.
+    Handshake,
 }
 
 impl Outcome {
     /// Every outcome, for tests and for pre-registering metric label values.
-    pub const ALL: [Outcome; 21] = [
+    pub const ALL: [Outcome; 22] = [
         Outcome::Forwarded,
         Outcome::Filtered,
         Outcome::RejectedMissingSignature,
@@ -70,6 +73,7 @@ impl Outcome {
         Outcome::Queued,
         Outcome::QueueFull,
         Outcome::QueueUnavailable,
+        Outcome::Handshake,
     ];
 
     /// Position in [`Outcome::ALL`] (declaration order; a test holds them equal).
@@ -101,6 +105,7 @@ impl Outcome {
             Outcome::Queued => "queued",
             Outcome::QueueFull => "queue_full",
             Outcome::QueueUnavailable => "queue_unavailable",
+            Outcome::Handshake => "handshake",
         }
     }
 
@@ -127,6 +132,7 @@ impl Outcome {
             Outcome::UpstreamTimeout => 504,
             Outcome::Queued => 202,
             Outcome::QueueFull | Outcome::QueueUnavailable => 503,
+            Outcome::Handshake => 200,
         }
     }
 }

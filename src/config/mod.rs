@@ -185,6 +185,8 @@ pub struct Route {
     /// Refuse what fails verification (the default); `false` is shadow
     /// mode: verify and record, but forward anyway, marked unverified.
     pub enforce: bool,
+    /// The provider's endpoint handshake, answered by hookfence.
+    pub handshake: Option<RouteHandshake>,
     /// Request headers removed before forwarding (the credential, when asked).
     pub strip_headers: Vec<HeaderName>,
     /// Query parameters removed before forwarding (a query token, when asked).
@@ -199,6 +201,20 @@ pub struct Route {
     /// client's `Connection` names them, so that a backend that verifies
     /// again finds them.
     pub read_headers: Vec<HeaderName>,
+}
+
+/// A route's handshake with the fields it reads, parsed at load.
+#[derive(Debug)]
+pub struct RouteHandshake {
+    pub spec: &'static crate::verify::handshake::Handshake,
+    pub fields: Vec<(&'static str, Field)>,
+}
+
+impl RouteHandshake {
+    /// The field named `name` (as the preset writes it).
+    pub fn field(&self, name: &str) -> Option<&Field> {
+        self.fields.iter().find(|(n, _)| *n == name).map(|(_, f)| f)
+    }
 }
 
 impl Route {

@@ -210,6 +210,9 @@ pub struct RawRoute {
     /// Answer the provider's test event (GitHub `ping`) directly.
     #[serde(default)]
     pub answer_ping: Option<Spanned<bool>>,
+    /// Answer the provider's endpoint handshake (default true where the
+    /// preset has one).
+    pub handshake: Option<Spanned<bool>>,
     pub max_body: Option<ByteSize>,
     pub body_timeout: Option<HumanDuration>,
     pub connect_timeout: Option<HumanDuration>,

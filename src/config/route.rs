@@ -13,8 +13,8 @@ use super::queue::{self, RouteQueueContext};
 use super::raw::{self, RawRoute};
 use super::upstream_tls;
 use super::{
-    secret_ref, BranchPattern, DeliveryFields, Filter, Route, RouteDedup, RouteLimits, SignForwarded, Upstream,
-    Verification, ALLOW_SHADOW_ENV, DEFAULT_BODY_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_BODY,
+    secret_ref, BranchPattern, DeliveryFields, Filter, Route, RouteDedup, RouteHandshake, RouteLimits, SignForwarded,
+    Upstream, Verification, ALLOW_SHADOW_ENV, DEFAULT_BODY_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_BODY,
     DEFAULT_UPSTREAM_TIMEOUT,
 };
 use crate::delivery::{QueueSettings, RetryPolicy};
@@ -24,7 +24,7 @@ use crate::verify::encoding::Encoding;
 use crate::verify::field::Field;
 use crate::verify::header_format::HeaderFormat;
 use crate::verify::json_pointer::Pointer;
-use crate::verify::presets;
+use crate::verify::presets::{self, Preset};
 use crate::verify::template::{Part, SignedContent};
 use crate::verify::timestamp::TimestampSource;
 use crate::verify::token::TokenSource;
@@ -101,11 +101,13 @@ impl RouteContext<'_> {
             limits.connect_timeout + (limits.connect_timeout + limits.upstream_timeout) * 3,
             report,
         );
+        let handshake = self.handshake(raw, provider, report);
         let mut body_fields: Vec<Pointer> = Vec::new();
         for pointer in [&fields.delivery_id, &fields.event, &delivery.ordering_key]
             .into_iter()
             .flatten()
             .chain(filter.body_field())
+            .chain(handshake.iter().flat_map(|h| h.fields.iter().map(|(_, field)| field)))
             .filter_map(Field::pointer)
         {
             if !body_fields.contains(pointer) {
@@ -161,12 +163,45 @@ impl RouteContext<'_> {
             delivery,
             allow_encoded_path: raw.allow_encoded_path,
             enforce,
+            handshake,
             strip_headers,
             strip_query,
             credential_headers: credentials.0,
             credential_query: credentials.1,
             read_headers,
         })
+    }
+
+    /// The preset's endpoint handshake, unless the route turns it off.
+    fn handshake(
+        &self,
+        raw: &RawRoute,
+        provider: Option<&'static Preset>,
+        report: &mut Reporter<'_>,
+    ) -> Option<RouteHandshake> {
+        let wanted = raw.handshake.as_ref();
+        let spec = provider.and_then(|p| p.handshake.as_ref());
+        match (wanted.map(|w| *w.get_ref()), spec) {
+            (Some(false), _) => None,
+            (Some(true), None) => {
+                report.error(
+                    wanted.map(Spanned::span),
+                    self.key("handshake"),
+                    "this route's provider has no endpoint handshake",
+                );
+                None
+            }
+            (_, Some(spec)) => {
+                // The preset's field names are fixed and tested: one that
+                // did not parse would be a bug in the table, not the config.
+                let fields = spec
+                    .fields()
+                    .filter_map(|name| Field::parse(name).ok().map(|field| (name, field)))
+                    .collect();
+                Some(RouteHandshake { spec, fields })
+            }
+            (None, None) => None,
+        }
     }
 
     /// `enforce = false` (shadow mode) is opted into twice, like unsigned

@@ -66,8 +66,16 @@ pub struct Own<'a> {
     pub head_request: bool,
 }
 
-/// Serialises one of hookfence's own answers.
+pub const JSON: &[u8] = b"application/json";
+pub const TEXT: &[u8] = b"text/plain; charset=utf-8";
+
+/// Serialises one of hookfence's own answers, as JSON.
 pub fn json(answer: Own<'_>) -> BytesMut {
+    typed(JSON, answer)
+}
+
+/// Serialises one of hookfence's own answers, of `content_type`.
+pub fn typed(content_type: &[u8], answer: Own<'_>) -> BytesMut {
     let Own {
         status,
         body,
@@ -77,7 +85,9 @@ pub fn json(answer: Own<'_>) -> BytesMut {
     } = answer;
     let mut out = BytesMut::with_capacity(160 + body.len());
     put_status_line(&mut out, status, b"");
-    out.put_slice(b"Content-Type: application/json\r\nContent-Length: ");
+    out.put_slice(b"Content-Type: ");
+    out.put_slice(content_type);
+    out.put_slice(b"\r\nContent-Length: ");
     out.put_slice(itoa::Buffer::new().format(body.len()).as_bytes());
     out.put_slice(b"\r\n");
     if let Some(seconds) = retry_after {

@@ -48,6 +48,8 @@ pub struct DeliveryContext<'l> {
     /// On a shadow route (`enforce = false`): the refusal verification
     /// would have made, not enforced; the delivery goes on unverified.
     pub shadow: Option<Outcome>,
+    /// Which of `keys` verified the delivery.
+    pub matched_key: Option<usize>,
 }
 
 impl<'l> DeliveryContext<'l> {
@@ -71,6 +73,7 @@ impl<'l> DeliveryContext<'l> {
             id_conflict: false,
             trace: None,
             shadow: None,
+            matched_key: None,
         }
     }
 

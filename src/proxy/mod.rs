@@ -42,6 +42,7 @@ use crate::state::{Live, Shared};
 use crate::trace_context::TraceContext;
 use crate::upstream::{self, UpstreamPool};
 use crate::verify::field::FieldReader;
+use crate::verify::handshake::Reply;
 use crate::verify::Presented;
 use body::BodyError;
 use client::{Arrival, Client};
@@ -81,14 +82,27 @@ struct Ending {
 pub struct EarlyAnswer {
     pub outcome: Outcome,
     pub status: u16,
-    pub body: serde_json::Value,
+    pub body: AnswerBody,
     /// Seconds for `Retry-After`.
     pub retry_after: Option<u64>,
+}
+
+/// What one of hookfence's own answers says.
+pub enum AnswerBody {
+    Json(serde_json::Value),
+    /// Already serialised JSON (a handshake's exact bytes).
+    JsonText(String),
+    /// `text/plain`.
+    Text(String),
 }
 
 impl EarlyAnswer {
     /// The outcome's own status with `body`.
     pub fn new(outcome: Outcome, body: serde_json::Value) -> Self {
+        Self::with_body(outcome, AnswerBody::Json(body))
+    }
+
+    pub fn with_body(outcome: Outcome, body: AnswerBody) -> Self {
         Self {
             outcome,
             status: outcome.status(),
@@ -266,6 +280,7 @@ impl HookfenceApp {
         verify(route, &exchange.head, &body, ctx)?;
         let fields = FieldReader::new(exchange.head.headers(), &body, &route.body_fields);
         ctx.read_fields(&fields);
+        handshake(route, &fields, ctx)?;
         filter(route, &fields, ctx)?;
         if let Some(key) = &route.delivery.ordering_key {
             ctx.ordering_key = fields.get(key);
@@ -354,9 +369,10 @@ fn verify(route: &Route, head: &RequestHead, body: &[u8], ctx: &mut DeliveryCont
         body,
         now: SystemTime::now(),
     };
-    match verifier.verify(&presented, ctx.keys) {
-        Ok(()) => {
+    match verifier.matching_key(&presented, ctx.keys) {
+        Ok(key) => {
             ctx.signature_valid = Some(true);
+            ctx.matched_key = Some(key);
             Ok(())
         }
         Err(rejection) => {
@@ -374,6 +390,31 @@ fn verify(route: &Route, head: &RequestHead, body: &[u8], ctx: &mut DeliveryCont
             Err(early)
         }
     }
+}
+
+/// The sender's endpoint check, answered here and not forwarded: only a
+/// verified one, with the key that verified it (Zoom's answer is an HMAC
+/// under it), never on a shadow route's unverified request.
+fn handshake(route: &Route, fields: &FieldReader<'_>, ctx: &mut DeliveryContext<'_>) -> Result<(), EarlyAnswer> {
+    let Some(handshake) = &route.handshake else {
+        return Ok(());
+    };
+    if ctx.shadow.is_some() {
+        return Ok(());
+    }
+    let Some(key) = ctx.matched_key.and_then(|i| ctx.keys.get(i)) else {
+        return Ok(());
+    };
+    let read = |name: &str| handshake.field(name).and_then(|field| fields.get(field));
+    let Some(reply) = handshake.spec.answer(read, key) else {
+        return Ok(());
+    };
+    ctx.reason = Some("endpoint handshake answered".into());
+    let body = match reply {
+        Reply::Json(text) => AnswerBody::JsonText(text),
+        Reply::Text(text) => AnswerBody::Text(text),
+    };
+    Err(EarlyAnswer::with_body(Outcome::Handshake, body))
 }
 
 /// The route's event and branch lists, and its test-event answer.
@@ -436,14 +477,21 @@ impl Exchange<'_> {
         }
         let unread_body = self.unread_body();
         let persists = self.persistent && !unread_body;
-        let body = body.to_string();
-        let bytes = answer::json(Own {
-            status,
-            body: body.as_bytes(),
-            retry_after,
-            persistence: Persistence::of(persists, self.head.version == Version::Http11),
-            head_request: self.head.method == Method::HEAD,
-        });
+        let (content_type, body) = match body {
+            AnswerBody::Json(value) => (answer::JSON, value.to_string()),
+            AnswerBody::JsonText(text) => (answer::JSON, text),
+            AnswerBody::Text(text) => (answer::TEXT, text),
+        };
+        let bytes = answer::typed(
+            content_type,
+            Own {
+                status,
+                body: body.as_bytes(),
+                retry_after,
+                persistence: Persistence::of(persists, self.head.version == Version::Http11),
+                head_request: self.head.method == Method::HEAD,
+            },
+        );
         let written = self.client.write([&bytes]).await.is_ok();
         Ending {
             outcome,

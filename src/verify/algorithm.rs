@@ -107,15 +107,18 @@ impl Algorithm {
         }
     }
 
-    /// Whether any of `presented` (decoded signatures) proves the content
-    /// under any of `keys`. Each key's MAC is computed once, whatever the
-    /// number of presented signatures.
-    pub fn any_matches(self, keys: &[Secret], feed: Feed<'_>, presented: &[&[u8]]) -> bool {
+    /// The position of the first of `keys` under which any of `presented`
+    /// (decoded signatures) proves the content, if one does. Each key's MAC
+    /// is computed once, whatever the number of presented signatures.
+    /// (Which key matched is not a secret: operators are told, to retire
+    /// old ones.)
+    pub fn matching_key(self, keys: &[Secret], feed: Feed<'_>, presented: &[&[u8]]) -> Option<usize> {
         match self {
             Algorithm::Ed25519 => {
                 let mut message = Vec::new();
                 feed(&mut |bytes| message.extend_from_slice(bytes));
-                keys.iter().filter_map(|k| self.prepared(k)).any(|key| {
+                keys.iter().position(|k| {
+                    let Some(key) = self.prepared(k) else { return false };
                     let PreparedKey::Ed25519(key) = &*key else {
                         return false;
                     };
@@ -124,7 +127,7 @@ impl Algorithm {
                     })
                 })
             }
-            _ => keys.iter().any(|key| {
+            _ => keys.iter().position(|key| {
                 let expected = self.mac(key, feed);
                 // An empty output (Ed25519 has none) or candidate never matches.
                 presented
@@ -234,6 +237,8 @@ mod tests {
     fn ed25519_has_no_mac_and_a_bad_key_matches_nothing() {
         let not_a_point = Secret::new([0xff; 32].to_vec());
         assert!(mac(Algorithm::Ed25519, &not_a_point, b"body").is_empty());
-        assert!(!Algorithm::Ed25519.any_matches(&[not_a_point], &|update| update(b"body"), &[&[0u8; 64]]));
+        assert!(Algorithm::Ed25519
+            .matching_key(&[not_a_point], &|update| update(b"body"), &[&[0u8; 64]])
+            .is_none());
     }
 }

@@ -14,6 +14,7 @@
 pub mod algorithm;
 pub mod encoding;
 pub mod field;
+pub mod handshake;
 pub mod header_format;
 pub mod json_pointer;
 pub mod presets;
@@ -122,7 +123,7 @@ impl Scheme {
     }
 
     /// `None` if this scheme's credential is absent; otherwise its verdict.
-    fn try_verify(&self, delivery: &Presented<'_>, keys: &[Secret]) -> Option<Result<(), Rejection>> {
+    fn try_verify(&self, delivery: &Presented<'_>, keys: &[Secret]) -> Option<Result<usize, Rejection>> {
         match self {
             Scheme::Signature(s) => match single_header(delivery.headers, &s.header) {
                 Ok(Some(value)) => Some(s.verify(value, delivery, keys)),
@@ -160,6 +161,12 @@ impl Verifier {
     /// Verifies `delivery` against `keys` (several during a rotation; any one
     /// matching is enough).
     pub fn verify(&self, delivery: &Presented<'_>, keys: &[Secret]) -> Result<(), Rejection> {
+        self.matching_key(delivery, keys).map(|_| ())
+    }
+
+    /// Like [`Self::verify`], with the position in `keys` of the key that
+    /// verified the delivery (the first, when several would).
+    pub fn matching_key(&self, delivery: &Presented<'_>, keys: &[Secret]) -> Result<usize, Rejection> {
         for scheme in &self.schemes {
             if let Some(verdict) = scheme.try_verify(delivery, keys) {
                 return verdict;

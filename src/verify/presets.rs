@@ -14,6 +14,7 @@
 
 use super::algorithm::Algorithm;
 use super::encoding::{Encoding, KeyEncoding};
+use super::handshake::{Handshake, HandshakeAnswer};
 use super::spec::{FormatSpec, SchemeSpec, SignatureSpec, TimestampSourceSpec, TimestampSpec, TokenSpec};
 use super::timestamp::TimestampFormat;
 use super::{decode_key, Verifier};
@@ -39,6 +40,9 @@ pub struct Preset {
     /// The event a sender uses to test the endpoint, answerable by hookfence
     /// itself when a route sets `answer_ping = true`.
     pub ping_event: Option<&'static str>,
+    /// The challenge the sender sends before it enables the webhook,
+    /// answered by hookfence (a route's `handshake`, on by default).
+    pub handshake: Option<Handshake>,
 }
 
 impl Preset {
@@ -128,6 +132,7 @@ pub static PRESETS: &[Preset] = &[
         delivery_id: Some("header:x-github-delivery"),
         event: Some("header:x-github-event"),
         ping_event: Some("ping"),
+        handshake: None,
     },
     Preset {
         name: "gitlab",
@@ -140,6 +145,7 @@ pub static PRESETS: &[Preset] = &[
         delivery_id: Some("header:idempotency-key"),
         event: Some("header:x-gitlab-event"),
         ping_event: None,
+        handshake: None,
     },
     Preset {
         // GitLab 19.0 signing tokens follow Standard Webhooks (MR !230944, !231325).
@@ -151,6 +157,7 @@ pub static PRESETS: &[Preset] = &[
         delivery_id: Some("header:webhook-id"),
         event: Some("header:x-gitlab-event"),
         ping_event: None,
+        handshake: None,
     },
     Preset {
         // Gitea, Forgejo and Gogs sign the JSON payload: configure their
@@ -165,6 +172,7 @@ pub static PRESETS: &[Preset] = &[
         delivery_id: Some("header:x-gitea-delivery"),
         event: Some("header:x-gitea-event"),
         ping_event: None,
+        handshake: None,
     },
     Preset {
         name: "forgejo",
@@ -175,6 +183,7 @@ pub static PRESETS: &[Preset] = &[
         delivery_id: Some("header:x-forgejo-delivery"),
         event: Some("header:x-forgejo-event"),
         ping_event: None,
+        handshake: None,
     },
     Preset {
         name: "gogs",
@@ -185,6 +194,7 @@ pub static PRESETS: &[Preset] = &[
         delivery_id: Some("header:x-gogs-delivery"),
         event: Some("header:x-gogs-event"),
         ping_event: None,
+        handshake: None,
     },
     Preset {
         // Bitbucket writes SHA-256 under the name GitHub uses for SHA-1.
@@ -196,6 +206,7 @@ pub static PRESETS: &[Preset] = &[
         delivery_id: Some("header:x-request-uuid"),
         event: Some("header:x-event-key"),
         ping_event: None,
+        handshake: None,
     },
     Preset {
         name: "bitbucket-server",
@@ -206,6 +217,7 @@ pub static PRESETS: &[Preset] = &[
         delivery_id: Some("header:x-request-id"),
         event: Some("header:x-event-key"),
         ping_event: None,
+        handshake: None,
     },
     Preset {
         // Service hooks sign nothing: the Web Hooks consumer sends Basic
@@ -218,6 +230,7 @@ pub static PRESETS: &[Preset] = &[
         delivery_id: Some("json:/id"),
         event: Some("json:/eventType"),
         ping_event: None,
+        handshake: None,
     },
     Preset {
         name: "jira",
@@ -228,6 +241,7 @@ pub static PRESETS: &[Preset] = &[
         delivery_id: Some("header:x-atlassian-webhook-identifier"),
         event: Some("json:/webhookEvent"),
         ping_event: None,
+        handshake: None,
     },
     Preset {
         // Jira webhooks without a secret: a token in the webhook URL's query.
@@ -241,6 +255,7 @@ pub static PRESETS: &[Preset] = &[
         delivery_id: Some("header:x-atlassian-webhook-identifier"),
         event: Some("json:/webhookEvent"),
         ping_event: None,
+        handshake: None,
     },
     Preset {
         // For hookfence in front of Jenkins' Generic Webhook Trigger: the
@@ -257,6 +272,7 @@ pub static PRESETS: &[Preset] = &[
         delivery_id: None,
         event: None,
         ping_event: None,
+        handshake: None,
     },
     Preset {
         // The key is the whole `whsec_…` string as text (stripe-python
@@ -288,6 +304,7 @@ pub static PRESETS: &[Preset] = &[
         delivery_id: Some("json:/id"),
         event: Some("json:/type"),
         ping_event: None,
+        handshake: None,
     },
     Preset {
         name: "slack",
@@ -308,6 +325,15 @@ pub static PRESETS: &[Preset] = &[
         delivery_id: Some("json:/event_id"),
         event: Some("json:/type"),
         ping_event: None,
+        handshake: Some(Handshake {
+            // https://api.slack.com/events/url_verification
+            field: "json:/type",
+            value: "url_verification",
+            answer: HandshakeAnswer::EchoJson {
+                field: "json:/challenge",
+                key: "challenge",
+            },
+        }),
     },
     Preset {
         name: "standard-webhooks",
@@ -318,6 +344,7 @@ pub static PRESETS: &[Preset] = &[
         delivery_id: Some("header:webhook-id"),
         event: Some("json:/type"),
         ping_event: None,
+        handshake: None,
     },
     Preset {
         name: "svix",
@@ -328,6 +355,7 @@ pub static PRESETS: &[Preset] = &[
         delivery_id: Some("header:svix-id"),
         event: Some("json:/type"),
         ping_event: None,
+        handshake: None,
     },
     Preset {
         name: "shopify",
@@ -338,6 +366,7 @@ pub static PRESETS: &[Preset] = &[
         delivery_id: Some("header:x-shopify-webhook-id"),
         event: Some("header:x-shopify-topic"),
         ping_event: None,
+        handshake: None,
     },
     Preset {
         // twilio-python request_validator.py: URL + form parameters sorted by
@@ -360,6 +389,7 @@ pub static PRESETS: &[Preset] = &[
         delivery_id: Some("header:i-twilio-idempotency-token"),
         event: None,
         ping_event: None,
+        handshake: None,
     },
     Preset {
         // Discord documents no replay window; a route may set one.
@@ -381,6 +411,12 @@ pub static PRESETS: &[Preset] = &[
         delivery_id: Some("json:/id"),
         event: Some("json:/type"),
         ping_event: None,
+        handshake: Some(Handshake {
+            // https://discord.com/developers/docs/interactions/overview#setting-up-an-endpoint-acknowledging-ping-requests
+            field: "json:/type",
+            value: "1",
+            answer: HandshakeAnswer::Fixed(r#"{"type":1}"#),
+        }),
     },
     Preset {
         name: "twitch",
@@ -405,6 +441,14 @@ pub static PRESETS: &[Preset] = &[
         delivery_id: Some("header:twitch-eventsub-message-id"),
         event: Some("header:twitch-eventsub-subscription-type"),
         ping_event: None,
+        handshake: Some(Handshake {
+            // https://dev.twitch.tv/docs/eventsub/handling-webhook-events/#responding-to-a-challenge-request
+            field: "header:twitch-eventsub-message-type",
+            value: "webhook_callback_verification",
+            answer: HandshakeAnswer::EchoText {
+                field: "json:/challenge",
+            },
+        }),
     },
     Preset {
         // The signed freshness value is the body's `webhookTimestamp` (ms);
@@ -431,6 +475,7 @@ pub static PRESETS: &[Preset] = &[
         delivery_id: None,
         event: Some("json:/type"),
         ping_event: None,
+        handshake: None,
     },
     Preset {
         name: "pagerduty",
@@ -454,6 +499,7 @@ pub static PRESETS: &[Preset] = &[
         delivery_id: Some("header:x-webhook-id"),
         event: Some("json:/event/event_type"),
         ping_event: None,
+        handshake: None,
     },
     Preset {
         // Zoom's own code checks no window; 300 s is hookfence policy.
@@ -475,6 +521,14 @@ pub static PRESETS: &[Preset] = &[
         delivery_id: None,
         event: Some("json:/event"),
         ping_event: None,
+        handshake: Some(Handshake {
+            // https://developers.zoom.us/docs/api/webhooks/#validate-your-webhook-endpoint
+            field: "json:/event",
+            value: "endpoint.url_validation",
+            answer: HandshakeAnswer::ZoomTokens {
+                field: "json:/payload/plainToken",
+            },
+        }),
     },
     Preset {
         // Signs the notification URL exactly as subscribed + the body.
@@ -496,6 +550,7 @@ pub static PRESETS: &[Preset] = &[
         delivery_id: Some("json:/event_id"),
         event: Some("json:/type"),
         ping_event: None,
+        handshake: None,
     },
     Preset {
         // The SDK allows 5 s (past only); hookfence applies it both ways.
@@ -525,6 +580,7 @@ pub static PRESETS: &[Preset] = &[
         delivery_id: Some("json:/event_id"),
         event: Some("json:/event_type"),
         ping_event: None,
+        handshake: None,
     },
     Preset {
         // `Sentry-Hook-Timestamp` is sent but not signed, so it is not used.
@@ -536,6 +592,7 @@ pub static PRESETS: &[Preset] = &[
         delivery_id: Some("header:request-id"),
         event: Some("header:sentry-hook-resource"),
         ping_event: None,
+        handshake: None,
     },
     Preset {
         name: "typeform",
@@ -546,6 +603,7 @@ pub static PRESETS: &[Preset] = &[
         delivery_id: Some("json:/event_id"),
         event: Some("json:/event_type"),
         ping_event: None,
+        handshake: None,
     },
     Preset {
         name: "intercom",
@@ -556,6 +614,7 @@ pub static PRESETS: &[Preset] = &[
         delivery_id: Some("json:/id"),
         event: Some("json:/topic"),
         ping_event: None,
+        handshake: None,
     },
 ];
 

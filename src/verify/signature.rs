@@ -40,7 +40,9 @@ pub struct SignatureScheme {
 }
 
 impl SignatureScheme {
-    pub(super) fn verify(&self, value: &[u8], delivery: &Presented<'_>, keys: &[Secret]) -> Result<(), Rejection> {
+    /// Verifies the signature header's `value`; the position of the key that
+    /// matched.
+    pub(super) fn verify(&self, value: &[u8], delivery: &Presented<'_>, keys: &[Secret]) -> Result<usize, Rejection> {
         let malformed = || Rejection::Malformed(Location::Header(self.header.clone()));
         let parsed = self.format.parse(value).map_err(|_| malformed())?;
         let inputs = self.inputs(delivery, parsed.timestamp)?;
@@ -65,10 +67,10 @@ impl SignatureScheme {
         let presented = &presented[..count];
         let matches = |inputs: &Inputs<'_>| {
             let feed = |update: &mut dyn FnMut(&[u8])| self.signed.feed(inputs, update);
-            self.algorithm.any_matches(keys, &feed, presented)
+            self.algorithm.matching_key(keys, &feed, presented)
         };
         let mut matched = matches(&inputs);
-        if !matched && self.url_port_variants {
+        if matched.is_none() && self.url_port_variants {
             if let Some(alternate) = delivery.url.and_then(toggle_default_port) {
                 matched = matches(&Inputs {
                     url: alternate.as_bytes(),
@@ -76,13 +78,14 @@ impl SignatureScheme {
                 });
             }
         }
-        if !matched {
+        let Some(key) = matched else {
             return Err(Rejection::BadSignature);
-        }
+        };
         self.check_body_digest(delivery)?;
         // Checked after the signature, so `stale timestamp` always means a
         // genuine delivery replayed (or a clock problem), never a forgery.
-        self.check_replay(delivery, timestamp_text)
+        self.check_replay(delivery, timestamp_text)?;
+        Ok(key)
     }
 
     /// Gathers what the template needs from the delivery.

@@ -59,12 +59,12 @@ impl TokenScheme {
         }
     }
 
-    pub(super) fn verify(&self, presented: &[u8], secrets: &[Secret]) -> Result<(), Rejection> {
-        if secrets.iter().any(|secret| secret.token_matches(presented)) {
-            Ok(())
-        } else {
-            Err(Rejection::BadToken)
-        }
+    /// The position of the secret the presented token equals.
+    pub(super) fn verify(&self, presented: &[u8], secrets: &[Secret]) -> Result<usize, Rejection> {
+        secrets
+            .iter()
+            .position(|secret| secret.token_matches(presented))
+            .ok_or(Rejection::BadToken)
     }
 }
 

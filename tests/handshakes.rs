@@ -1,0 +1,203 @@
+//! Endpoint handshakes answered by hookfence, never forwarded: the exact
+//! answer each sender documents, only for a verified challenge (a forged
+//! one is refused like any forged delivery), with the audit outcome
+//! `handshake`; turned off per route with `handshake = false`.
+
+mod support;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use ed25519_dalek::{Signer, SigningKey};
+use hmac::{Hmac, Mac};
+use serde_json::json;
+use sha2::Sha256;
+use support::{post, Behaviour, Hookfence, Response, Upstream};
+
+fn hmac_hex(secret: &str, message: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(message);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+}
+
+fn route(provider: &str, upstream: &Upstream, extra: &str) -> String {
+    format!(
+        "[[routes]]\nname = \"{provider}\"\npath = \"/hooks/{provider}\"\nupstream = \"{}\"\nprovider = \"{provider}\"\nsecrets = [\"env:KEY\"]\n{extra}\n",
+        upstream.url()
+    )
+}
+
+fn start(provider: &str, key: &str, upstream: &Upstream, extra: &str) -> Hookfence {
+    Hookfence::start("", &route(provider, upstream, extra), &[("KEY", key)])
+}
+
+/// Slack's or Zoom's `v0=` signature over `v0:{timestamp}:{body}`.
+fn v0_signed(hookfence: &Hookfence, provider: &str, headers: (&str, &str), secret: &str, body: &[u8]) -> Response {
+    let ts = now().to_string();
+    let message = [b"v0:", ts.as_bytes(), b":", body].concat();
+    let signature = format!("v0={}", hmac_hex(secret, &message));
+    post(
+        hookfence.addr,
+        &format!("/hooks/{provider}"),
+        &[(headers.0, signature.as_str()), (headers.1, ts.as_str())],
+        body,
+    )
+}
+
+const SLACK_SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
+/// The request body of Slack's documented example
+/// (https://api.slack.com/events/url_verification).
+const SLACK_CHALLENGE: &[u8] = br#"{"token":"Jhj5dZrVaK7ZwHHjRyZWjbDl","challenge":"3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P","type":"url_verification"}"#;
+const SLACK_HEADERS: (&str, &str) = ("X-Slack-Signature", "X-Slack-Request-Timestamp");
+
+#[test]
+fn slack_url_verification_is_answered_with_the_challenge() {
+    let upstream = Upstream::start(Behaviour::Respond(200));
+    let hookfence = start("slack", SLACK_SECRET, &upstream, "");
+    let answer = v0_signed(&hookfence, "slack", SLACK_HEADERS, SLACK_SECRET, SLACK_CHALLENGE);
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.header("content-type"), Some("application/json"));
+    // The documented answer, byte for byte.
+    assert_eq!(
+        answer.body_str(),
+        r#"{"challenge":"3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"}"#
+    );
+    assert_eq!(hookfence.wait_for_outcomes(1), vec!["handshake"]);
+
+    let forged = v0_signed(&hookfence, "slack", SLACK_HEADERS, "not-the-secret", SLACK_CHALLENGE);
+    assert_eq!(forged.status, 401, "a forged challenge is not answered");
+    assert!(!forged.body_str().contains("3eZbrw1aBm2rZgRNFdxV"));
+
+    let event = br#"{"type":"event_callback","event_id":"Ev1","event":{"type":"app_mention"}}"#;
+    assert_eq!(
+        v0_signed(&hookfence, "slack", SLACK_HEADERS, SLACK_SECRET, event).body_str(),
+        "upstream says hi",
+        "events are forwarded"
+    );
+    assert_eq!(upstream.requests().len(), 1, "the challenge never reached the upstream");
+}
+
+#[test]
+fn zoom_url_validation_is_answered_with_the_tokens_under_the_key_that_verified_it() {
+    let upstream = Upstream::start(Behaviour::Respond(200));
+    // Rotation: the second secret is the one Zoom uses.
+    let route = format!(
+        "[[routes]]\nname = \"zoom\"\npath = \"/hooks/zoom\"\nupstream = \"{}\"\nprovider = \"zoom\"\nsecrets = [\"env:OLD\", \"env:KEY\"]\n",
+        upstream.url()
+    );
+    let secret = "zoom-secret-token";
+    let hookfence = Hookfence::start("", &route, &[("OLD", "retired-token"), ("KEY", secret)]);
+    // Zoom's documented request.
+    let body = br#"{"payload":{"plainToken":"qgg8vlvZRS6UYooatFL8Aw"},"event_ts":1654503849680,"event":"endpoint.url_validation"}"#;
+    let headers = ("x-zm-signature", "x-zm-request-timestamp");
+    let answer = v0_signed(&hookfence, "zoom", headers, secret, body);
+    assert_eq!(answer.status, 200);
+    assert_eq!(
+        answer.json(),
+        json!({
+            "plainToken": "qgg8vlvZRS6UYooatFL8Aw",
+            "encryptedToken": hmac_hex(secret, b"qgg8vlvZRS6UYooatFL8Aw"),
+        })
+    );
+    let forged = v0_signed(&hookfence, "zoom", headers, "guess", body);
+    assert_eq!(forged.status, 401, "no HMAC is computed for a stranger");
+    assert!(upstream.requests().is_empty());
+}
+
+#[test]
+fn twitch_callback_verification_is_answered_with_the_raw_challenge() {
+    let upstream = Upstream::start(Behaviour::Respond(200));
+    let secret = "twitch-secret";
+    let hookfence = start("twitch", secret, &upstream, "");
+    let body = br#"{"challenge":"pogchamp-kappa-360noscope-vohiyo","subscription":{"id":"f1c2a387-161a-49f9-a165-0f21d7a4e1c4","status":"webhook_callback_verification_pending","type":"channel.follow","version":"1","cost":1,"condition":{"broadcaster_user_id":"12826"},"transport":{"method":"webhook","callback":"https://example.com/webhooks/callback"},"created_at":"2019-11-16T10:11:12.634234626Z"}}"#;
+    let send = |secret: &str| {
+        let id = "e76c6bd4-55c9-4987-8304-da1588d8988b";
+        let ts = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+        let signature = format!(
+            "sha256={}",
+            hmac_hex(secret, &[id.as_bytes(), ts.as_bytes(), body].concat())
+        );
+        post(
+            hookfence.addr,
+            "/hooks/twitch",
+            &[
+                ("Twitch-Eventsub-Message-Id", id),
+                ("Twitch-Eventsub-Message-Timestamp", &ts),
+                ("Twitch-Eventsub-Message-Signature", &signature),
+                ("Twitch-Eventsub-Message-Type", "webhook_callback_verification"),
+                ("Twitch-Eventsub-Subscription-Type", "channel.follow"),
+            ],
+            body,
+        )
+    };
+    let answer = send(secret);
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.header("content-type"), Some("text/plain; charset=utf-8"));
+    assert_eq!(answer.body_str(), "pogchamp-kappa-360noscope-vohiyo");
+    assert_eq!(send("guess").status, 401);
+    assert!(upstream.requests().is_empty());
+}
+
+#[test]
+fn a_discord_ping_is_answered_with_a_pong() {
+    let upstream = Upstream::start(Behaviour::Respond(200));
+    let seed: [u8; 32] = hex::decode("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let signing = SigningKey::from_bytes(&seed);
+    let public = hex::encode(signing.verifying_key().to_bytes());
+    let hookfence = start("discord", &public, &upstream, "replay_window = \"5m\"");
+    let send = |key: &SigningKey, body: &[u8]| {
+        let ts = now().to_string();
+        let signature = hex::encode(key.sign(&[ts.as_bytes(), body].concat()).to_bytes());
+        post(
+            hookfence.addr,
+            "/hooks/discord",
+            &[("X-Signature-Ed25519", &signature), ("X-Signature-Timestamp", &ts)],
+            body,
+        )
+    };
+    let ping = br#"{"application_id":"123","id":"456","token":"t","type":1,"version":1}"#;
+    let answer = send(&signing, ping);
+    assert_eq!(
+        (answer.status, answer.body_str()),
+        (200, r#"{"type":1}"#),
+        "PONG, as documented"
+    );
+    let stranger = SigningKey::from_bytes(&[7; 32]);
+    assert_eq!(send(&stranger, ping).status, 401);
+    let command = br#"{"id":"789","type":2,"data":{"name":"deploy"}}"#;
+    assert_eq!(send(&signing, command).body_str(), "upstream says hi");
+    assert_eq!(upstream.requests().len(), 1);
+}
+
+#[test]
+fn a_route_can_leave_the_handshake_to_its_backend() {
+    let upstream = Upstream::start(Behaviour::Respond(200));
+    let hookfence = start("slack", SLACK_SECRET, &upstream, "handshake = false");
+    let answer = v0_signed(&hookfence, "slack", SLACK_HEADERS, SLACK_SECRET, SLACK_CHALLENGE);
+    assert_eq!(answer.body_str(), "upstream says hi");
+    assert_eq!(upstream.requests().len(), 1);
+    assert_eq!(hookfence.wait_for_outcomes(1), vec!["forwarded"]);
+}
+
+#[test]
+fn handshake_on_a_provider_without_one_is_a_config_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("hookfence.toml");
+    std::fs::write(
+        &config,
+        "[server]\nlisten = \"127.0.0.1:0\"\n[[routes]]\nname = \"gh\"\npath = \"/gh\"\nupstream = \"http://127.0.0.1:9\"\nprovider = \"github\"\nsecrets = [\"env:KEY\"]\nhandshake = true\n",
+    )
+    .unwrap();
+    let (ok, _, stderr) = support::hookfence_command(&["check", "--config", config.to_str().unwrap()], &[("KEY", "k")]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("routes[0].handshake: this route's provider has no endpoint handshake"),
+        "{stderr}"
+    );
+}
