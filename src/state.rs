@@ -44,6 +44,9 @@ pub struct RouteTelemetry {
 impl Live {
     fn new(config: Config, metrics: &Metrics, recent: &RecentDeliveries) -> Self {
         metrics.shadow_routes(config.routes.routes().iter().map(|r| (r.name.as_str(), !r.enforce)));
+        for warning in &config.warnings {
+            tracing::warn!(%warning, "config");
+        }
         for route in config.routes.routes().iter().filter(|r| !r.enforce) {
             tracing::warn!(
                 route = %route.name,
@@ -57,7 +60,7 @@ impl Live {
             .map(|route| {
                 let provider = route.provider_label();
                 let telemetry = RouteTelemetry {
-                    metrics: metrics.route(&route.name, provider),
+                    metrics: metrics.route(&route.name, provider, &route.secret_names),
                     recent: recent.recorder(&route.name),
                     queue: route
                         .delivery
@@ -72,7 +75,7 @@ impl Live {
             config: Arc::new(config),
             routes,
             unrouted: RouteTelemetry {
-                metrics: metrics.route(UNROUTED, ""),
+                metrics: metrics.route(UNROUTED, "", &[]),
                 recent: recent.recorder(UNROUTED),
                 queue: None,
             },

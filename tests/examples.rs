@@ -134,7 +134,7 @@ fn the_kubernetes_configmap_carries_the_example_config() {
 #[test]
 fn dashboards_and_alerts_query_real_metrics() {
     let metrics = Metrics::new();
-    metrics.route("github", "github");
+    metrics.route("github", "github", &["env:GH".to_owned()]);
     metrics.queue.route("github");
     metrics.dedup_backend("redis");
     let exported = metrics.render();

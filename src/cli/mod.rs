@@ -62,7 +62,13 @@ pub fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Run { config, log_format } => run(&config, log_format),
         Command::Check { config } => match Config::load(&config) {
-            Ok(config) => output(&routes(&config)),
+            Ok(config) => {
+                let mut stderr = std::io::stderr().lock();
+                for warning in &config.warnings {
+                    let _ = writeln!(stderr, "warning: {warning}");
+                }
+                output(&routes(&config))
+            }
             Err(errors) => refuse(&errors),
         },
         Command::Providers { markdown: true } => output(&catalogue::markdown()),

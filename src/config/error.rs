@@ -51,6 +51,8 @@ pub(crate) struct Reporter<'a> {
     file: &'a Path,
     source: &'a str,
     errors: Vec<ConfigError>,
+    /// What validates but looks wrong (printed by `hookfence check`, logged at load).
+    warnings: Vec<ConfigError>,
 }
 
 impl<'a> Reporter<'a> {
@@ -59,7 +61,23 @@ impl<'a> Reporter<'a> {
             file,
             source,
             errors: Vec::new(),
+            warnings: Vec::new(),
         }
+    }
+
+    /// Something that validates but probably is not what was meant.
+    pub fn warn(&mut self, span: Option<Range<usize>>, key: impl Into<String>, message: impl Into<String>) {
+        let key = key.into();
+        self.warnings.push(ConfigError {
+            file: self.file.to_path_buf(),
+            position: span.map(|s| line_col(self.source, s.start)),
+            key: (!key.is_empty()).then_some(key),
+            message: message.into(),
+        });
+    }
+
+    pub fn take_warnings(&mut self) -> Vec<ConfigError> {
+        std::mem::take(&mut self.warnings)
     }
 
     pub fn error(&mut self, span: Option<Range<usize>>, key: impl Into<String>, message: impl Into<String>) {

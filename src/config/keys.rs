@@ -264,7 +264,37 @@ impl RouteContext<'_> {
                 Err(e) => report.error(Some(reference.span()), self.key(&format!("secrets[{i}]")), e),
             }
         }
-        (keys.len() == list.get_ref().len()).then_some(keys)
+        if keys.len() != list.get_ref().len() {
+            return None;
+        }
+        self.warn_about_weak_secrets(&keys, list, report);
+        Some(keys)
+    }
+
+    /// Secrets that verify, but do not do their job: all the same (a
+    /// rotation that rotated nothing), or placeholders and very short values.
+    fn warn_about_weak_secrets(
+        &self,
+        keys: &[Secret],
+        list: &Spanned<Vec<Spanned<String>>>,
+        report: &mut Reporter<'_>,
+    ) {
+        if keys.len() > 1 && keys.iter().all(|k| k.expose() == keys[0].expose()) {
+            report.warn(
+                Some(list.span()),
+                self.key("secrets"),
+                "all the secrets are the same value: a rotation needs the old and the new secret",
+            );
+        }
+        for (i, (key, reference)) in keys.iter().zip(list.get_ref()).enumerate() {
+            if let Some(why) = looks_empty(key.expose()) {
+                report.warn(
+                    Some(reference.span()),
+                    self.key(&format!("secrets[{i}]")),
+                    format!("the secret {why}: is it a placeholder?"),
+                );
+            }
+        }
     }
 
     /// Tenant keys from the config table and the secrets file, merged.
@@ -473,4 +503,31 @@ fn custom_token(raw: &RawCustom) -> Result<SchemeSpec<String>, String> {
         _ => return Err("a token scheme needs exactly one of `header`, `query` or `authorization`".into()),
     };
     Ok(SchemeSpec::Token(spec))
+}
+
+/// Why a secret's value looks like a placeholder rather than a secret.
+fn looks_empty(value: &[u8]) -> Option<&'static str> {
+    const PLACEHOLDERS: [&str; 8] = [
+        "changeme",
+        "change-me",
+        "secret",
+        "password",
+        "todo",
+        "example",
+        "test",
+        "xxx",
+    ];
+    let text = String::from_utf8_lossy(value);
+    let trimmed = text.trim().to_ascii_lowercase();
+    if trimmed.is_empty() {
+        Some("is only whitespace")
+    } else if PLACEHOLDERS.contains(&trimmed.as_str()) || trimmed.starts_with('<') || trimmed.starts_with("${") {
+        Some("reads like a placeholder")
+    } else if value.len() < 8 {
+        Some("is shorter than 8 bytes")
+    } else if value.iter().all(|b| *b == value[0]) {
+        Some("is one character repeated")
+    } else {
+        None
+    }
 }

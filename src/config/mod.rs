@@ -64,6 +64,8 @@ pub struct Config {
     pub source: PathBuf,
     /// The config file and every file it references (the reload watcher's).
     pub files: Vec<PathBuf>,
+    /// What validates but looks wrong (e.g. a route's secrets all the same).
+    pub warnings: Vec<ConfigError>,
     pub server: Server,
     pub log: Log,
     pub dedup: DedupSettings,
@@ -187,6 +189,9 @@ pub struct Route {
     pub enforce: bool,
     /// The provider's endpoint handshake, answered by hookfence.
     pub handshake: Option<RouteHandshake>,
+    /// The references of the route's `secrets` (`env:NAME`, `file:/path`),
+    /// in order, to say which one matched; empty for per-tenant secrets.
+    pub secret_names: Vec<String>,
     /// Request headers removed before forwarding (the credential, when asked).
     pub strip_headers: Vec<HeaderName>,
     /// Query parameters removed before forwarding (a query token, when asked).
@@ -407,6 +412,7 @@ impl Config {
             Ok(routes) => Ok(Config {
                 source: path.to_path_buf(),
                 files: files::referenced(path, source),
+                warnings: report.take_warnings(),
                 server,
                 log,
                 dedup,

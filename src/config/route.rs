@@ -164,6 +164,10 @@ impl RouteContext<'_> {
             allow_encoded_path: raw.allow_encoded_path,
             enforce,
             handshake,
+            secret_names: match (&raw.tenant_param, &raw.secrets) {
+                (None, Some(list)) => list.get_ref().iter().map(|r| r.get_ref().clone()).collect(),
+                _ => Vec::new(),
+            },
             strip_headers,
             strip_query,
             credential_headers: credentials.0,

@@ -128,6 +128,8 @@ impl<'l> DeliveryContext<'l> {
             queue_id: self.queue_id,
             trace_id: self.trace.as_ref().map(TraceContext::trace_id),
             shadow: self.route.is_some_and(|route| !route.enforce),
+            secret_position: self.matched_key.map(|i| i + 1),
+            secret: self.matched_key.and_then(|i| self.route?.secret_names.get(i).cloned()),
         }
     }
 }

@@ -305,6 +305,9 @@ fn conclude(live: &Live, ctx: DeliveryContext<'_>, ending: &Ending, started: Ins
         (Some(refusal), Outcome::Forwarded | Outcome::Queued | Outcome::Filtered) => refusal,
         _ => ending.outcome,
     };
+    if let Some(position) = ctx.matched_key {
+        telemetry.metrics.secret_matched(position);
+    }
     let record = ctx.finish(outcome, ending.status, elapsed);
     telemetry
         .metrics

@@ -45,6 +45,12 @@ pub struct AuditRecord {
     /// anyway (the outcome says what it would have been).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub shadow: bool,
+    /// Which of the route's secrets verified the delivery: its position
+    /// (1 = first) and, for `secrets`, its reference (never its value).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret_position: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
 }
 
 impl AuditRecord {
@@ -69,6 +75,8 @@ impl AuditRecord {
             queue_id = self.queue_id.as_deref(),
             trace_id = self.trace_id.as_deref(),
             shadow = self.shadow,
+            secret_position = self.secret_position,
+            secret = self.secret.as_deref(),
             "delivery"
         );
     }

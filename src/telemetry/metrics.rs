@@ -41,6 +41,8 @@ pub struct Metrics {
     reloads: IntCounterVec,
     /// 1 for each route in shadow mode, 0 for each enforcing one.
     route_shadow: IntGaugeVec,
+    /// Verified deliveries by the secret that matched.
+    secret_matches: IntCounterVec,
     in_flight_body_bytes: IntGauge,
     /// The delivery queue's series.
     pub queue: QueueMetrics,
@@ -48,7 +50,12 @@ pub struct Metrics {
 
 /// Handles for one route, resolved once.
 pub struct RouteMetrics {
+    route: String,
     outcomes: Vec<IntCounter>,
+    /// One per `secrets` entry, in order (per-tenant secrets are resolved
+    /// when they first match, from `secret_matches`).
+    secrets: Vec<IntCounter>,
+    secret_matches: IntCounterVec,
     request_duration: Histogram,
     upstream_duration: Histogram,
     body_bytes: Histogram,
@@ -158,6 +165,17 @@ impl Metrics {
                 )
                 .expect("valid counter"),
             ),
+            secret_matches: registered(
+                &registry,
+                IntCounterVec::new(
+                    Opts::new(
+                        "hookfence_secret_matches_total",
+                        "Verified deliveries by the secret that verified them: its position in the route's secrets (1 = first) and its reference (empty for per-tenant secrets). A secret that matches nothing any more can be retired.",
+                    ),
+                    &["route", "position", "secret"],
+                )
+                .expect("valid counter"),
+            ),
             route_shadow: registered(
                 &registry,
                 IntGaugeVec::new(
@@ -206,8 +224,18 @@ impl Metrics {
 
     /// Resolves a route's handles, creating every outcome and status class
     /// series at zero so rates and alerts work from the first scrape.
-    pub fn route(&self, route: &str, provider: &str) -> RouteMetrics {
+    pub fn route(&self, route: &str, provider: &str, secret_names: &[String]) -> RouteMetrics {
         RouteMetrics {
+            route: route.to_owned(),
+            secrets: secret_names
+                .iter()
+                .enumerate()
+                .map(|(i, name)| {
+                    self.secret_matches
+                        .with_label_values(&[route, &(i + 1).to_string(), name])
+                })
+                .collect(),
+            secret_matches: self.secret_matches.clone(),
             outcomes: Outcome::ALL
                 .iter()
                 .map(|o| self.requests.with_label_values(&[route, provider, o.as_str()]))
@@ -282,6 +310,17 @@ impl Default for Metrics {
 }
 
 impl RouteMetrics {
+    /// A delivery verified by the route's key at `position` (0-based).
+    pub fn secret_matched(&self, position: usize) {
+        match self.secrets.get(position) {
+            Some(counter) => counter.inc(),
+            None => self
+                .secret_matches
+                .with_label_values(&[&self.route, &(position + 1).to_string(), ""])
+                .inc(),
+        }
+    }
+
     pub fn observe(
         &self,
         outcome: Outcome,
@@ -338,7 +377,7 @@ mod tests {
     #[test]
     fn series_exist_from_the_start_and_count() {
         let metrics = Metrics::new();
-        let route = metrics.route("github", "github");
+        let route = metrics.route("github", "github", &[]);
         route.observe(
             Outcome::Forwarded,
             Duration::from_millis(3),

@@ -129,6 +129,8 @@ mod tests {
             queue_id: None,
             trace_id: None,
             shadow: false,
+            secret_position: None,
+            secret: None,
         }
     }
 
