@@ -25,22 +25,24 @@ ensure_rust() {
   fi
 }
 
-# The schema validators tests/deploy.rs runs on the Kubernetes and compose
-# examples, from PyPI at pinned versions, in a venv under target/ (nothing
-# is installed system-wide). kubernetes-validate carries the Kubernetes
-# OpenAPI schemas; check-jsonschema carries the Compose Specification's.
-SCHEMA_TOOLS=(check-jsonschema==0.39.0 kubernetes-validate==1.37.0)
-SCHEMA_TOOLS_VENV=target/tools/venv
+# The independent Python tools the tests run, from PyPI at pinned versions,
+# in a venv under target/ (nothing is installed system-wide):
+# kubernetes-validate and check-jsonschema validate the deployment examples
+# against the Kubernetes and Compose schemas they carry (tests/deploy.rs);
+# standardwebhooks, the Standard Webhooks reference library, verifies what
+# `sign_forwarded` signs (tests/sign_forwarded.rs).
+TEST_TOOLS=(check-jsonschema==0.39.0 kubernetes-validate==1.37.0 standardwebhooks==1.1.0)
+TEST_TOOLS_VENV=target/tools/venv
 
-ensure_schema_tools() {
-  local pins="${SCHEMA_TOOLS[*]}"
-  if [ "$(cat "$SCHEMA_TOOLS_VENV/.pins" 2>/dev/null)" = "$pins" ]; then
+ensure_test_tools() {
+  local pins="${TEST_TOOLS[*]}"
+  if [ "$(cat "$TEST_TOOLS_VENV/.pins" 2>/dev/null)" = "$pins" ]; then
     return 0
   fi
   ensure_packages python3-venv
-  echo "==> installing the schema validators: $pins" >&2
-  rm -rf "$SCHEMA_TOOLS_VENV"
-  python3 -m venv "$SCHEMA_TOOLS_VENV"
-  "$SCHEMA_TOOLS_VENV/bin/pip" install -q --disable-pip-version-check "${SCHEMA_TOOLS[@]}"
-  echo "$pins" > "$SCHEMA_TOOLS_VENV/.pins"
+  echo "==> installing the test tools: $pins" >&2
+  rm -rf "$TEST_TOOLS_VENV"
+  python3 -m venv "$TEST_TOOLS_VENV"
+  "$TEST_TOOLS_VENV/bin/pip" install -q --disable-pip-version-check "${TEST_TOOLS[@]}"
+  echo "$pins" > "$TEST_TOOLS_VENV/.pins"
 }

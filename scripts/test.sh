@@ -6,5 +6,5 @@ source scripts/lib.sh
 
 ensure_packages "${BUILD_PACKAGES[@]}" redis-server
 ensure_rust
-ensure_schema_tools
+ensure_test_tools
 cargo test --all-targets

@@ -12,25 +12,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{free_port, github_signature, post, Client, IO_TIMEOUT};
+use support::{free_port, github_signature, post, tool, Client, IO_TIMEOUT};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 /// The Kubernetes version the manifests are checked against.
 const KUBERNETES: &str = "1.31.0";
-
-/// A validator from the venv scripts/test.sh makes; a loud failure when it
-/// is not there.
-fn tool(name: &str) -> PathBuf {
-    let bin = std::env::var_os("HOOKFENCE_TOOLS_BIN")
-        .map_or_else(|| Path::new(ROOT).join("target/tools/venv/bin"), PathBuf::from);
-    let path = bin.join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run ./scripts/test.sh, which installs the schema validators (or set HOOKFENCE_TOOLS_BIN)",
-        path.display()
-    );
-    path
-}
 
 /// Runs `tool args…`; whether it passed, and what it printed.
 fn validate(tool_name: &str, args: &[&str], file: &Path) -> (bool, String) {

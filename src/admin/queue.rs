@@ -273,9 +273,7 @@ fn request_view(shared: &Shared, route: &str, request: &Request) -> Value {
                 r.credential_headers
                     .iter()
                     .any(|h| names_equal(name, h.as_str().as_bytes()))
-                    || r.sign_forwarded
-                        .as_ref()
-                        .is_some_and(|s| names_equal(name, s.scheme.header.as_str().as_bytes()))
+                    || r.sign_forwarded.as_ref().is_some_and(|s| s.writes(name))
             })
     };
     let headers: Vec<Value> = request

@@ -16,6 +16,7 @@ mod queue;
 mod raw;
 mod route;
 mod secret_ref;
+mod sign_forwarded;
 mod units;
 mod upstream_tls;
 
@@ -31,6 +32,7 @@ pub use error::{ConfigError, ConfigErrors};
 pub use files::referenced as referenced_files;
 pub use listener_tls::Tls;
 pub use secret_ref::resolve as resolve_secret;
+pub use sign_forwarded::SignForwarded;
 pub use units::ByteSize;
 
 use crate::dedup::DedupSettings;
@@ -40,7 +42,7 @@ use crate::verify::field::Field;
 use crate::verify::json_pointer::Pointer;
 use crate::verify::presets::Preset;
 use crate::verify::secret::Secret;
-use crate::verify::{SignatureScheme, Verifier};
+use crate::verify::Verifier;
 use error::Reporter;
 use raw::{RawConfig, RawRoute};
 use route::RouteContext;
@@ -328,30 +330,6 @@ impl Upstream {
         } else {
             format!("{}:{}", self.host, self.port)
         }
-    }
-}
-
-/// An HMAC the proxy adds to forwarded deliveries (for token-only providers).
-#[derive(Debug)]
-pub struct SignForwarded {
-    pub scheme: SignatureScheme,
-    pub secret: Secret,
-}
-
-impl SignForwarded {
-    /// The header line (name as documentation writes it, value) that signs
-    /// `body`; made for every attempt, so a reloaded secret signs from then on.
-    pub fn header_line(&self, body: &[u8]) -> (Vec<u8>, Vec<u8>) {
-        let inputs = crate::verify::template::Inputs {
-            body,
-            ..Default::default()
-        };
-        // `sign_forwarded` is an HMAC scheme, which always signs.
-        let value = self.scheme.sign(&self.secret, &inputs).unwrap_or_default();
-        (
-            crate::verify::display_header_name(self.scheme.header.as_str()).into_bytes(),
-            value.into_bytes(),
-        )
     }
 }
 

@@ -310,6 +310,10 @@ pub struct RawUpstreamTls {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawSignForwarded {
-    pub header: Spanned<String>,
-    pub secret: Spanned<String>,
+    /// `hmac-sha256` (default) or `standard-webhooks`.
+    pub format: Option<Spanned<String>>,
+    pub header: Option<Spanned<String>>,
+    pub secret: Option<Spanned<String>>,
+    /// Standard Webhooks: several secrets sign at once (rotation).
+    pub secrets: Option<Spanned<Vec<Spanned<String>>>>,
 }

@@ -11,24 +11,21 @@ use toml::Spanned;
 use super::error::Reporter;
 use super::queue::{self, RouteQueueContext};
 use super::raw::{self, RawRoute};
-use super::upstream_tls;
+use super::{sign_forwarded, upstream_tls};
 use super::{
-    secret_ref, BranchPattern, DeliveryFields, Filter, Route, RouteDedup, RouteHandshake, RouteLimits, SignForwarded,
-    Upstream, Verification, ALLOW_SHADOW_ENV, DEFAULT_BODY_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_BODY,
+    BranchPattern, DeliveryFields, Filter, Route, RouteDedup, RouteHandshake, RouteLimits, SignForwarded, Upstream,
+    Verification, ALLOW_SHADOW_ENV, DEFAULT_BODY_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_BODY,
     DEFAULT_UPSTREAM_TIMEOUT,
 };
 use crate::delivery::{QueueSettings, RetryPolicy};
 use crate::routing::PathPattern;
-use crate::verify::algorithm::Algorithm;
-use crate::verify::encoding::Encoding;
 use crate::verify::field::Field;
-use crate::verify::header_format::HeaderFormat;
 use crate::verify::json_pointer::Pointer;
 use crate::verify::presets::{self, Preset};
-use crate::verify::template::{Part, SignedContent};
+use crate::verify::template::Part;
 use crate::verify::timestamp::TimestampSource;
 use crate::verify::token::TokenSource;
-use crate::verify::{Scheme, SignatureScheme};
+use crate::verify::Scheme;
 
 /// What building one route needs besides the raw table.
 pub(super) struct RouteContext<'a> {
@@ -406,35 +403,9 @@ impl RouteContext<'_> {
     }
 
     fn sign_forwarded(&self, raw: &Spanned<raw::RawSignForwarded>, report: &mut Reporter<'_>) -> Option<SignForwarded> {
-        let raw = raw.get_ref();
-        let header = http::header::HeaderName::from_bytes(raw.header.get_ref().as_bytes())
-            .map_err(|_| {
-                report.error(
-                    Some(raw.header.span()),
-                    self.key("sign_forwarded.header"),
-                    "not a valid header name",
-                )
-            })
-            .ok();
-        let secret = secret_ref::resolve(raw.secret.get_ref(), self.env, self.base)
-            .map_err(|e| report.error(Some(raw.secret.span()), self.key("sign_forwarded.secret"), e))
-            .ok();
-        Some(SignForwarded {
-            scheme: SignatureScheme {
-                header: header?,
-                format: HeaderFormat::Single {
-                    prefix: "sha256=".into(),
-                },
-                algorithm: Algorithm::Sha256,
-                encoding: Encoding::Hex,
-                signed: SignedContent::parse("{body}").ok()?,
-                id_header: None,
-                timestamp: None,
-                body_digest_param: None,
-                url_port_variants: false,
-            },
-            secret: secret?,
-        })
+        let errors_before = report.error_count();
+        let built = sign_forwarded::build(raw, &|field| self.key(field), self.env, self.base, report);
+        built.filter(|_| report.error_count() == errors_before)
     }
 }
 

@@ -299,14 +299,19 @@ impl Workers {
     ) -> (AttemptResult, Option<u16>, Option<String>, Option<Response>) {
         let request = &claimed.request;
         let number_text = itoa::Buffer::new().format(number).to_owned();
-        let signature = route.sign_forwarded.as_ref().map(|s| s.header_line(&request.body));
+        // Signed with the queue's id: the same for every attempt.
+        let signature = route.sign_forwarded.as_ref().map_or_else(Vec::new, |s| {
+            s.header_lines(&request.body, &claimed.entry.id, std::time::SystemTime::now())
+        });
         let mut extra: Vec<(&[u8], &[u8])> = vec![
             (DELIVERY_HEADER, claimed.entry.id.as_bytes()),
             (ATTEMPT_HEADER, number_text.as_bytes()),
         ];
-        if let Some((name, value)) = &signature {
-            extra.push((name, value));
-        }
+        extra.extend(
+            signature
+                .iter()
+                .map(|(name, value)| (name.as_slice(), value.as_slice())),
+        );
         match upstream::send(&self.pool, &route.upstream, &route.limits, request, &extra).await {
             Ok(response) => {
                 let status = response.status();

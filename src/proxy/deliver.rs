@@ -52,7 +52,7 @@ impl HookfenceApp {
         match route.delivery.mode {
             Mode::Direct => {
                 let forwarding = Instant::now();
-                let response = self.send(route, &request, None).await;
+                let response = self.send(route, &request, None, ctx.delivery_id.as_deref()).await;
                 self.relay(exchange, response, ctx, claim, forwarding).await
             }
             Mode::Queued => self.enqueue(exchange, route, &request, ctx, claim, None).await,
@@ -62,17 +62,37 @@ impl HookfenceApp {
 
     /// Sends `request` upstream with the headers made for this attempt: the
     /// `sign_forwarded` signature, and on a fallback route the queue's
-    /// delivery id and attempt number 1.
-    async fn send(&self, route: &Route, request: &Request, queue_id: Option<&str>) -> Result<Response, ForwardError> {
-        let signature = route.sign_forwarded.as_ref().map(|s| s.header_line(&request.body));
-        let mut extra: Vec<(&[u8], &[u8])> = Vec::with_capacity(3);
+    /// delivery id and attempt number 1. The signature names the delivery
+    /// by the queue's id, else the sender's (when it is a plain header
+    /// value), else a fresh one.
+    async fn send(
+        &self,
+        route: &Route,
+        request: &Request,
+        queue_id: Option<&str>,
+        sender_id: Option<&str>,
+    ) -> Result<Response, ForwardError> {
+        let signature = route.sign_forwarded.as_ref().map_or_else(Vec::new, |s| {
+            let id = queue_id
+                .map(str::to_owned)
+                .or_else(|| {
+                    sender_id
+                        .filter(|id| headers::is_plain_value(id.as_bytes()))
+                        .map(str::to_owned)
+                })
+                .unwrap_or_else(|| format!("msg_{:032x}", fastrand::u128(..)));
+            s.header_lines(&request.body, &id, std::time::SystemTime::now())
+        });
+        let mut extra: Vec<(&[u8], &[u8])> = Vec::with_capacity(5);
         if let Some(id) = queue_id {
             extra.push((DELIVERY_HEADER, id.as_bytes()));
             extra.push((ATTEMPT_HEADER, b"1"));
         }
-        if let Some((name, value)) = &signature {
-            extra.push((name, value));
-        }
+        extra.extend(
+            signature
+                .iter()
+                .map(|(name, value)| (name.as_slice(), value.as_slice())),
+        );
         upstream::send(&self.pool, &route.upstream, &route.limits, request, &extra).await
     }
 
@@ -178,7 +198,9 @@ impl HookfenceApp {
         let queue_id = new_queue_id(ctx);
         let forwarding = Instant::now();
         let at_ms = now_ms();
-        let response = self.send(route, request, Some(&queue_id)).await;
+        let response = self
+            .send(route, request, Some(&queue_id), ctx.delivery_id.as_deref())
+            .await;
         let (result, status, error) = match &response {
             Ok(r) if !FALLBACK_STATUSES.contains(&r.status()) => {
                 return self.relay(exchange, response, ctx, claim, forwarding).await

@@ -71,7 +71,6 @@ pub fn upstream_request(
     // An absolute-form target's authority is the request's host (RFC 9112
     // §3.2.2), whatever `Host` said.
     let authority = request.authority();
-    let signature_header = route.sign_forwarded.as_ref().map(|sign| sign.scheme.header.as_str());
     let dropped = |name: &[u8]| {
         if names_equal(name, b"host") {
             // Never dropped because `Connection` names it.
@@ -84,7 +83,7 @@ pub fn upstream_request(
             || (is_one_of(name, named_by_connection.iter().copied())
                 && !is_one_of(name, route.read_headers.iter().map(|h| h.as_str().as_bytes())))
             || is_one_of(name, route.strip_headers.iter().map(|h| h.as_str().as_bytes()))
-            || signature_header.is_some_and(|h| names_equal(name, h.as_bytes()))
+            || route.sign_forwarded.as_ref().is_some_and(|sign| sign.writes(name))
             || trace.is_some_and(|t| {
                 names_equal(name, b"traceparent") || (t.started() && names_equal(name, b"tracestate"))
             })
@@ -164,7 +163,7 @@ fn marks(lines: &mut BytesMut, route: &Route, ctx: &DeliveryContext<'_>) {
 }
 
 /// Visible ASCII and inner spaces, at most 256 bytes.
-fn is_plain_value(value: &[u8]) -> bool {
+pub fn is_plain_value(value: &[u8]) -> bool {
     (1..=256).contains(&value.len())
         && value.iter().all(|b| matches!(b, 0x21..=0x7e | b' '))
         && value.first() != Some(&b' ')
@@ -304,8 +303,12 @@ mod tests {
             Some(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 9))),
             &no_context(),
         );
-        let signature = route.sign_forwarded.as_ref().unwrap().header_line(body);
-        let wire = forwarded.head_for(&route.upstream, &[(&signature.0, &signature.1)]);
+        let signature = route
+            .sign_forwarded
+            .as_ref()
+            .unwrap()
+            .header_lines(body, "id", std::time::SystemTime::now());
+        let wire = forwarded.head_for(&route.upstream, &[(&signature[0].0, &signature[0].1)]);
         let text = String::from_utf8(wire.to_vec()).unwrap();
         let lines: Vec<&str> = text.split("\r\n").collect();
         assert_eq!(

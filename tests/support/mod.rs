@@ -671,6 +671,22 @@ fn spawn(config: &std::path::Path, log: &std::path::Path, env: &[(String, String
         .expect("spawn hookfence")
 }
 
+/// A program of the Python tools scripts/test.sh installs (pinned, from
+/// PyPI) in `target/tools/venv`; a loud failure when it is not there.
+pub fn tool(name: &str) -> PathBuf {
+    let bin = std::env::var_os("HOOKFENCE_TOOLS_BIN").map_or_else(
+        || std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/tools/venv/bin"),
+        PathBuf::from,
+    );
+    let path = bin.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run ./scripts/test.sh, which installs the test tools (or set HOOKFENCE_TOOLS_BIN)",
+        path.display()
+    );
+    path
+}
+
 /// A `VmRSS:` / `VmHWM:` line of /proc/PID/status, in KiB.
 pub fn proc_status_kib(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
