@@ -201,3 +201,45 @@ fn handshake_on_a_provider_without_one_is_a_config_error() {
         "{stderr}"
     );
 }
+
+/// Meta's subscription check: a GET with `hub.mode=subscribe`, the app's
+/// verify token and a challenge, answered with the challenge (Meta's
+/// documented example); a wrong token is 403, another GET is not a
+/// delivery, and deliveries still come as POSTs signed with the app secret.
+#[test]
+fn metas_subscription_check_is_answered_when_the_verify_token_matches() {
+    let upstream = Upstream::start(Behaviour::Respond(200));
+    let app_secret = "meta-app-secret";
+    let hookfence = Hookfence::start(
+        "",
+        &route("meta", &upstream, "verify_token = \"env:VERIFY\""),
+        &[("KEY", app_secret), ("VERIFY", "meatyhamhock")],
+    );
+    let get = |query: &str| {
+        support::Client::connect(hookfence.addr)
+            .send(format!("GET /hooks/meta?{query} HTTP/1.1\r\nHost: hooks\r\nConnection: close\r\n\r\n").as_bytes())
+            .response()
+    };
+    let answer = get("hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token=meatyhamhock");
+    assert_eq!((answer.status, answer.body_str()), (200, "1158201444"));
+    assert_eq!(answer.header("content-type"), Some("text/plain; charset=utf-8"));
+    let wrong = get("hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token=guess");
+    assert_eq!(wrong.status, 403);
+    assert_eq!(wrong.json(), json!({ "error": "verify token does not match" }));
+    assert_eq!(get("hello=world").status, 405);
+
+    let body = br#"{"object":"page","entry":[]}"#;
+    let signature = format!("sha256={}", hmac_hex(app_secret, body));
+    let delivery = post(
+        hookfence.addr,
+        "/hooks/meta",
+        &[("X-Hub-Signature-256", &signature)],
+        body,
+    );
+    assert_eq!(delivery.body_str(), "upstream says hi");
+    assert_eq!(upstream.requests().len(), 1, "only the delivery reached the upstream");
+    assert_eq!(
+        hookfence.wait_for_outcomes(4),
+        vec!["forwarded", "handshake", "rejected_bad_signature", "rejected_method"]
+    );
+}

@@ -105,6 +105,9 @@ fn prefixed_hex(header: &'static str, prefix: &'static str, sha1: bool) -> impl 
 fn github(key: &str, body: &[u8], _: i64) -> Signed {
     prefixed_hex("x-hub-signature-256", "sha256=", false)(key, body)
 }
+fn meta(key: &str, body: &[u8], _: i64) -> Signed {
+    prefixed_hex("x-hub-signature-256", "sha256=", false)(key, body)
+}
 fn gitea(key: &str, body: &[u8], _: i64) -> Signed {
     prefixed_hex("x-gitea-signature", "", false)(key, body)
 }
@@ -329,6 +332,7 @@ fn cases() -> Vec<Case> {
                 Some(300),
             )
         },
+        case("meta", meta, Signature("x-hub-signature-256"), None),
         case("gitea", gitea, Signature("x-gitea-signature"), None),
         case("forgejo", forgejo, Signature("x-forgejo-signature"), None),
         case("gogs", gogs, Signature("x-gogs-signature"), None),

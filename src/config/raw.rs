@@ -213,6 +213,8 @@ pub struct RawRoute {
     /// Answer the provider's endpoint handshake (default true where the
     /// preset has one).
     pub handshake: Option<Spanned<bool>>,
+    /// The token of a `GET` subscription check (Meta's `hub.verify_token`).
+    pub verify_token: Option<Spanned<String>>,
     pub max_body: Option<ByteSize>,
     pub body_timeout: Option<HumanDuration>,
     pub connect_timeout: Option<HumanDuration>,

@@ -11,7 +11,7 @@ use toml::Spanned;
 use super::error::Reporter;
 use super::queue::{self, RouteQueueContext};
 use super::raw::{self, RawRoute};
-use super::{sign_forwarded, upstream_tls};
+use super::{secret_ref, sign_forwarded, upstream_tls};
 use super::{
     BranchPattern, DeliveryFields, Filter, Route, RouteDedup, RouteHandshake, RouteLimits, SignForwarded, Upstream,
     Verification, ALLOW_SHADOW_ENV, DEFAULT_BODY_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_BODY,
@@ -20,8 +20,10 @@ use super::{
 use crate::delivery::{QueueSettings, RetryPolicy};
 use crate::routing::PathPattern;
 use crate::verify::field::Field;
+use crate::verify::handshake::QueryChallenge;
 use crate::verify::json_pointer::Pointer;
 use crate::verify::presets::{self, Preset};
+use crate::verify::secret::Secret;
 use crate::verify::template::Part;
 use crate::verify::timestamp::TimestampSource;
 use crate::verify::token::TokenSource;
@@ -62,7 +64,7 @@ impl RouteContext<'_> {
         let pattern = PathPattern::parse(raw.path.get_ref())
             .map_err(|e| report.error(Some(raw.path.span()), self.key("path"), e))
             .ok();
-        let methods = self.methods(raw, report);
+        let mut methods = self.methods(raw, report);
         let upstream = self.upstream(raw, report);
         let built = self.verification(raw, pattern.as_ref(), report);
         // From the name, not the built verification: a route whose secrets
@@ -99,6 +101,11 @@ impl RouteContext<'_> {
             report,
         );
         let handshake = self.handshake(raw, provider, report);
+        let subscription = self.subscription(raw, provider, report);
+        if subscription.is_some() && !methods.contains(&Method::GET) {
+            // The check comes as a GET; deliveries still come as configured.
+            methods.push(Method::GET);
+        }
         let mut body_fields: Vec<Pointer> = Vec::new();
         for pointer in [&fields.delivery_id, &fields.event, &delivery.ordering_key]
             .into_iter()
@@ -161,6 +168,7 @@ impl RouteContext<'_> {
             allow_encoded_path: raw.allow_encoded_path,
             enforce,
             handshake,
+            subscription,
             secret_names: match (&raw.tenant_param, &raw.secrets) {
                 (None, Some(list)) => list.get_ref().iter().map(|r| r.get_ref().clone()).collect(),
                 _ => Vec::new(),
@@ -171,6 +179,29 @@ impl RouteContext<'_> {
             credential_query: credentials.1,
             read_headers,
         })
+    }
+
+    /// The provider's `GET` subscription check, with the route's
+    /// `verify_token` (the check is answered only when one is configured).
+    fn subscription(
+        &self,
+        raw: &RawRoute,
+        provider: Option<&'static Preset>,
+        report: &mut Reporter<'_>,
+    ) -> Option<(&'static QueryChallenge, Secret)> {
+        let token = raw.verify_token.as_ref()?;
+        let Some(check) = provider.and_then(|p| p.query_challenge.as_ref()) else {
+            report.error(
+                Some(token.span()),
+                self.key("verify_token"),
+                "this route's provider makes no GET subscription check",
+            );
+            return None;
+        };
+        secret_ref::resolve(token.get_ref(), self.env, self.base)
+            .map_err(|e| report.error(Some(token.span()), self.key("verify_token"), e))
+            .ok()
+            .map(|secret| (check, secret))
     }
 
     /// The preset's endpoint handshake, unless the route turns it off.

@@ -42,7 +42,7 @@ use crate::state::{Live, Shared};
 use crate::trace_context::TraceContext;
 use crate::upstream::{self, UpstreamPool};
 use crate::verify::field::FieldReader;
-use crate::verify::handshake::Reply;
+use crate::verify::handshake::{QueryVerdict, Reply};
 use crate::verify::Presented;
 use body::BodyError;
 use client::{Arrival, Client};
@@ -260,6 +260,7 @@ impl HookfenceApp {
         ctx: &mut DeliveryContext<'l>,
     ) -> Result<Ending, EarlyAnswer> {
         let route = match_route(&exchange.head, config, ctx)?;
+        subscription_check(route, &exchange.head, ctx)?;
         // Header fields are cheap and help explain a refusal; body fields are
         // read only once the delivery is verified.
         ctx.read_fields(&FieldReader::new(exchange.head.headers(), &[], &route.body_fields));
@@ -391,6 +392,33 @@ fn verify(route: &Route, head: &RequestHead, body: &[u8], ctx: &mut DeliveryCont
                 return Ok(());
             }
             Err(early)
+        }
+    }
+}
+
+/// A `GET` subscription check (Meta's `hub.mode=subscribe`): answered with
+/// the challenge when the token matches the route's `verify_token`, 403
+/// when it does not; any other `GET` on such a route is not a delivery.
+fn subscription_check(route: &Route, head: &RequestHead, ctx: &mut DeliveryContext<'_>) -> Result<(), EarlyAnswer> {
+    let Some((check, token)) = &route.subscription else {
+        return Ok(());
+    };
+    if head.method != Method::GET {
+        return Ok(());
+    }
+    match check.judge(head.query().unwrap_or_default(), token) {
+        QueryVerdict::Answer(challenge) => {
+            ctx.reason = Some("subscription check answered".into());
+            Err(EarlyAnswer::with_body(Outcome::Handshake, AnswerBody::Text(challenge)))
+        }
+        QueryVerdict::WrongToken => {
+            ctx.signature_valid = Some(false);
+            ctx.reason = Some("the subscription check's verify token does not match".into());
+            Err(EarlyAnswer::error(Outcome::RejectedBadSignature, "verify token does not match").with_status(403))
+        }
+        QueryVerdict::NotACheck => {
+            ctx.reason = Some("a GET that is not a subscription check".into());
+            Err(EarlyAnswer::error(Outcome::RejectedMethod, "method not allowed"))
         }
     }
 }

@@ -79,3 +79,104 @@ impl Handshake {
         })
     }
 }
+
+/// A subscription check made with a `GET` and query parameters, against a
+/// token the operator chose (not the signing secret): Meta's
+/// `hub.mode=subscribe&hub.verify_token=…&hub.challenge=…`, answered with
+/// the challenge when the token matches.
+#[derive(Debug)]
+pub struct QueryChallenge {
+    pub mode_param: &'static str,
+    pub mode: &'static str,
+    pub token_param: &'static str,
+    pub challenge_param: &'static str,
+}
+
+/// How a query challenge ends.
+#[derive(Debug, PartialEq, Eq)]
+pub enum QueryVerdict {
+    /// Echo this challenge (`text/plain`).
+    Answer(String),
+    /// The token does not match (or is missing): 403.
+    WrongToken,
+    /// Not a subscription check (no `hub.mode=subscribe`, no usable
+    /// challenge).
+    NotACheck,
+}
+
+/// The longest challenge echoed.
+const MAX_CHALLENGE: usize = 1024;
+
+impl QueryChallenge {
+    /// Judges the query string `query` against the configured `token`
+    /// (compared in constant time).
+    pub fn judge(&self, query: &str, token: &Secret) -> QueryVerdict {
+        let (mut mode, mut presented, mut challenge) = (None, None, None);
+        for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+            let slot = if name == self.mode_param {
+                &mut mode
+            } else if name == self.token_param {
+                &mut presented
+            } else if name == self.challenge_param {
+                &mut challenge
+            } else {
+                continue;
+            };
+            // A parameter given twice is ambiguous: not a check.
+            if slot.replace(value.into_owned()).is_some() {
+                return QueryVerdict::NotACheck;
+            }
+        }
+        let challenge =
+            challenge.filter(|c| !c.is_empty() && c.len() <= MAX_CHALLENGE && c.bytes().all(|b| b.is_ascii_graphic()));
+        let (Some(mode), Some(challenge)) = (mode, challenge) else {
+            return QueryVerdict::NotACheck;
+        };
+        if mode != self.mode {
+            return QueryVerdict::NotACheck;
+        }
+        match presented {
+            Some(presented) if token.token_matches(presented.as_bytes()) => QueryVerdict::Answer(challenge),
+            _ => QueryVerdict::WrongToken,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const META: QueryChallenge = QueryChallenge {
+        mode_param: "hub.mode",
+        mode: "subscribe",
+        token_param: "hub.verify_token",
+        challenge_param: "hub.challenge",
+    };
+
+    #[test]
+    fn metas_documented_check_is_answered_with_the_challenge() {
+        // https://developers.facebook.com/docs/graph-api/webhooks/getting-started#verification-requests
+        let token = Secret::new(b"meatyhamhock".to_vec());
+        let query = "hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token=meatyhamhock";
+        assert_eq!(META.judge(query, &token), QueryVerdict::Answer("1158201444".into()));
+        let wrong = "hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token=guess";
+        assert_eq!(META.judge(wrong, &token), QueryVerdict::WrongToken);
+        assert_eq!(
+            META.judge("hub.mode=subscribe&hub.challenge=1", &token),
+            QueryVerdict::WrongToken
+        );
+        for not_a_check in [
+            "",
+            "hub.mode=unsubscribe&hub.challenge=1&hub.verify_token=meatyhamhock",
+            "hub.mode=subscribe&hub.verify_token=meatyhamhock",
+            "hub.mode=subscribe&hub.challenge=%3Cscript%3E%20x&hub.verify_token=meatyhamhock",
+            "hub.mode=subscribe&hub.challenge=1&hub.challenge=2&hub.verify_token=meatyhamhock",
+        ] {
+            assert_eq!(
+                META.judge(not_a_check, &token),
+                QueryVerdict::NotACheck,
+                "{not_a_check}"
+            );
+        }
+    }
+}

@@ -14,7 +14,7 @@
 
 use super::algorithm::Algorithm;
 use super::encoding::{Encoding, KeyEncoding};
-use super::handshake::{Handshake, HandshakeAnswer};
+use super::handshake::{Handshake, HandshakeAnswer, QueryChallenge};
 use super::spec::{FormatSpec, SchemeSpec, SignatureSpec, TimestampSourceSpec, TimestampSpec, TokenSpec};
 use super::timestamp::TimestampFormat;
 use super::{decode_key, Verifier};
@@ -43,6 +43,9 @@ pub struct Preset {
     /// The challenge the sender sends before it enables the webhook,
     /// answered by hookfence (a route's `handshake`, on by default).
     pub handshake: Option<Handshake>,
+    /// A `GET` subscription check against a token the operator chooses
+    /// (a route's `verify_token`).
+    pub query_challenge: Option<QueryChallenge>,
 }
 
 impl Preset {
@@ -133,6 +136,28 @@ pub static PRESETS: &[Preset] = &[
         event: Some("header:x-github-event"),
         ping_event: Some("ping"),
         handshake: None,
+        query_challenge: None,
+    },
+    Preset {
+        // Facebook, Instagram, Messenger and WhatsApp Business webhooks: the
+        // app secret signs the body like GitHub's secret does; the
+        // subscription check is a GET with the app's verify token.
+        name: "meta",
+        docs: "https://developers.facebook.com/docs/graph-api/webhooks/getting-started#event-notifications",
+        schemes: &[body_signature("x-hub-signature-256", "sha256=", Sha256, Hex)],
+        legacy: &[],
+        key_encoding: TEXT,
+        delivery_id: None,
+        event: Some("json:/object"),
+        ping_event: None,
+        handshake: None,
+        query_challenge: Some(QueryChallenge {
+            // https://developers.facebook.com/docs/graph-api/webhooks/getting-started#verification-requests
+            mode_param: "hub.mode",
+            mode: "subscribe",
+            token_param: "hub.verify_token",
+            challenge_param: "hub.challenge",
+        }),
     },
     Preset {
         name: "gitlab",
@@ -146,6 +171,7 @@ pub static PRESETS: &[Preset] = &[
         event: Some("header:x-gitlab-event"),
         ping_event: None,
         handshake: None,
+        query_challenge: None,
     },
     Preset {
         // GitLab 19.0 signing tokens follow Standard Webhooks (MR !230944, !231325).
@@ -158,6 +184,7 @@ pub static PRESETS: &[Preset] = &[
         event: Some("header:x-gitlab-event"),
         ping_event: None,
         handshake: None,
+        query_challenge: None,
     },
     Preset {
         // Gitea, Forgejo and Gogs sign the JSON payload: configure their
@@ -173,6 +200,7 @@ pub static PRESETS: &[Preset] = &[
         event: Some("header:x-gitea-event"),
         ping_event: None,
         handshake: None,
+        query_challenge: None,
     },
     Preset {
         name: "forgejo",
@@ -184,6 +212,7 @@ pub static PRESETS: &[Preset] = &[
         event: Some("header:x-forgejo-event"),
         ping_event: None,
         handshake: None,
+        query_challenge: None,
     },
     Preset {
         name: "gogs",
@@ -195,6 +224,7 @@ pub static PRESETS: &[Preset] = &[
         event: Some("header:x-gogs-event"),
         ping_event: None,
         handshake: None,
+        query_challenge: None,
     },
     Preset {
         // Bitbucket writes SHA-256 under the name GitHub uses for SHA-1.
@@ -207,6 +237,7 @@ pub static PRESETS: &[Preset] = &[
         event: Some("header:x-event-key"),
         ping_event: None,
         handshake: None,
+        query_challenge: None,
     },
     Preset {
         name: "bitbucket-server",
@@ -218,6 +249,7 @@ pub static PRESETS: &[Preset] = &[
         event: Some("header:x-event-key"),
         ping_event: None,
         handshake: None,
+        query_challenge: None,
     },
     Preset {
         // Service hooks sign nothing: the Web Hooks consumer sends Basic
@@ -231,6 +263,7 @@ pub static PRESETS: &[Preset] = &[
         event: Some("json:/eventType"),
         ping_event: None,
         handshake: None,
+        query_challenge: None,
     },
     Preset {
         name: "jira",
@@ -242,6 +275,7 @@ pub static PRESETS: &[Preset] = &[
         event: Some("json:/webhookEvent"),
         ping_event: None,
         handshake: None,
+        query_challenge: None,
     },
     Preset {
         // Jira webhooks without a secret: a token in the webhook URL's query.
@@ -256,6 +290,7 @@ pub static PRESETS: &[Preset] = &[
         event: Some("json:/webhookEvent"),
         ping_event: None,
         handshake: None,
+        query_challenge: None,
     },
     Preset {
         // For hookfence in front of Jenkins' Generic Webhook Trigger: the
@@ -273,6 +308,7 @@ pub static PRESETS: &[Preset] = &[
         event: None,
         ping_event: None,
         handshake: None,
+        query_challenge: None,
     },
     Preset {
         // The key is the whole `whsec_…` string as text (stripe-python
@@ -305,6 +341,7 @@ pub static PRESETS: &[Preset] = &[
         event: Some("json:/type"),
         ping_event: None,
         handshake: None,
+        query_challenge: None,
     },
     Preset {
         name: "slack",
@@ -334,6 +371,7 @@ pub static PRESETS: &[Preset] = &[
                 key: "challenge",
             },
         }),
+        query_challenge: None,
     },
     Preset {
         name: "standard-webhooks",
@@ -345,6 +383,7 @@ pub static PRESETS: &[Preset] = &[
         event: Some("json:/type"),
         ping_event: None,
         handshake: None,
+        query_challenge: None,
     },
     Preset {
         name: "svix",
@@ -356,6 +395,7 @@ pub static PRESETS: &[Preset] = &[
         event: Some("json:/type"),
         ping_event: None,
         handshake: None,
+        query_challenge: None,
     },
     Preset {
         name: "shopify",
@@ -367,6 +407,7 @@ pub static PRESETS: &[Preset] = &[
         event: Some("header:x-shopify-topic"),
         ping_event: None,
         handshake: None,
+        query_challenge: None,
     },
     Preset {
         // twilio-python request_validator.py: URL + form parameters sorted by
@@ -390,6 +431,7 @@ pub static PRESETS: &[Preset] = &[
         event: None,
         ping_event: None,
         handshake: None,
+        query_challenge: None,
     },
     Preset {
         // Discord documents no replay window; a route may set one.
@@ -417,6 +459,7 @@ pub static PRESETS: &[Preset] = &[
             value: "1",
             answer: HandshakeAnswer::Fixed(r#"{"type":1}"#),
         }),
+        query_challenge: None,
     },
     Preset {
         name: "twitch",
@@ -449,6 +492,7 @@ pub static PRESETS: &[Preset] = &[
                 field: "json:/challenge",
             },
         }),
+        query_challenge: None,
     },
     Preset {
         // The signed freshness value is the body's `webhookTimestamp` (ms);
@@ -476,6 +520,7 @@ pub static PRESETS: &[Preset] = &[
         event: Some("json:/type"),
         ping_event: None,
         handshake: None,
+        query_challenge: None,
     },
     Preset {
         name: "pagerduty",
@@ -500,6 +545,7 @@ pub static PRESETS: &[Preset] = &[
         event: Some("json:/event/event_type"),
         ping_event: None,
         handshake: None,
+        query_challenge: None,
     },
     Preset {
         // Zoom's own code checks no window; 300 s is hookfence policy.
@@ -529,6 +575,7 @@ pub static PRESETS: &[Preset] = &[
                 field: "json:/payload/plainToken",
             },
         }),
+        query_challenge: None,
     },
     Preset {
         // Signs the notification URL exactly as subscribed + the body.
@@ -551,6 +598,7 @@ pub static PRESETS: &[Preset] = &[
         event: Some("json:/type"),
         ping_event: None,
         handshake: None,
+        query_challenge: None,
     },
     Preset {
         // The SDK allows 5 s (past only); hookfence applies it both ways.
@@ -581,6 +629,7 @@ pub static PRESETS: &[Preset] = &[
         event: Some("json:/event_type"),
         ping_event: None,
         handshake: None,
+        query_challenge: None,
     },
     Preset {
         // `Sentry-Hook-Timestamp` is sent but not signed, so it is not used.
@@ -593,6 +642,7 @@ pub static PRESETS: &[Preset] = &[
         event: Some("header:sentry-hook-resource"),
         ping_event: None,
         handshake: None,
+        query_challenge: None,
     },
     Preset {
         name: "typeform",
@@ -604,6 +654,7 @@ pub static PRESETS: &[Preset] = &[
         event: Some("json:/event_type"),
         ping_event: None,
         handshake: None,
+        query_challenge: None,
     },
     Preset {
         name: "intercom",
@@ -615,6 +666,7 @@ pub static PRESETS: &[Preset] = &[
         event: Some("json:/topic"),
         ping_event: None,
         handshake: None,
+        query_challenge: None,
     },
 ];
 
