@@ -1095,3 +1095,34 @@ fn jenkins_accepts_the_token_where_the_plugin_looks() {
         Err(Rejection::Missing(_))
     ));
 }
+
+/// Twilio signs the URL with a single quote unescaped; a request may carry
+/// it as `%27` (or the other way round). Twilio's SDKs accept both
+/// spellings (twilio-node #1061), and so does the preset; another
+/// difference in the URL still fails.
+#[test]
+fn twilio_accepts_a_single_quote_spelled_either_way() {
+    let form = "CallSid=CA1&Digits=1234";
+    let sign = |url: &str| B64.encode(hmac1(b"12345", &[url.as_bytes(), b"CallSidCA1Digits1234"]));
+    let check = |signed_url: &str, request_url: &str| {
+        let mut signed = Signed::new(form.as_bytes(), &[("x-twilio-signature", sign(signed_url))]);
+        signed.url = Some(request_url.to_owned());
+        signed.query = request_url.split_once('?').map(|(_, q)| q.to_owned());
+        verify("twilio", &["12345"], &signed)
+    };
+    let quoted = "https://mycompany.com/voice?caller=O'Brien&lang=en";
+    let escaped = "https://mycompany.com/voice?caller=O%27Brien&lang=en";
+    assert_eq!(check(quoted, escaped), Ok(()), "signed with ', received as %27");
+    assert_eq!(check(escaped, quoted), Ok(()), "signed with %27, received as '");
+    assert_eq!(check(quoted, quoted), Ok(()));
+    assert_eq!(
+        check(quoted, "https://mycompany.com:443/voice?caller=O%27Brien&lang=en"),
+        Ok(()),
+        "with the default port too"
+    );
+    assert_eq!(
+        check(quoted, "https://mycompany.com/voice?caller=O%22Brien&lang=en"),
+        Err(Rejection::BadSignature),
+        "only the quote's spellings are equivalent"
+    );
+}

@@ -478,7 +478,7 @@ fn custom_spec(raw: &RawCustom) -> Result<SchemeSpec<String>, String> {
         }),
         id_header: raw.id_header.clone(),
         body_digest_param: None,
-        url_port_variants: false,
+        url_variants: false,
     }))
 }
 

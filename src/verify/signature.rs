@@ -35,8 +35,9 @@ pub struct SignatureScheme {
     /// must match the digest.
     pub body_digest_param: Option<String>,
     /// Twilio signs the URL sometimes with, sometimes without the default
-    /// port; its SDK accepts either, and so does this scheme when set.
-    pub url_port_variants: bool,
+    /// port, and with a `'` where the request may carry `%27`; its SDKs
+    /// accept each spelling, and so does this scheme when set.
+    pub url_variants: bool,
 }
 
 impl SignatureScheme {
@@ -70,12 +71,16 @@ impl SignatureScheme {
             self.algorithm.matching_key(keys, &feed, presented)
         };
         let mut matched = matches(&inputs);
-        if matched.is_none() && self.url_port_variants {
-            if let Some(alternate) = delivery.url.and_then(toggle_default_port) {
+        if matched.is_none() && self.url_variants {
+            // The rare path (a mismatch on Twilio): clone the inputs per try.
+            for spelling in delivery.url.map(url_spellings).unwrap_or_default() {
                 matched = matches(&Inputs {
-                    url: alternate.as_bytes(),
-                    ..inputs
+                    url: spelling.as_bytes(),
+                    ..inputs.clone()
                 });
+                if matched.is_some() {
+                    break;
+                }
             }
         }
         let Some(key) = matched else {
@@ -203,6 +208,28 @@ impl SignatureScheme {
 
 /// The same URL with its port written out if it was implicit (`:443`, `:80`),
 /// or removed if it was explicit: Twilio's two ways of signing one URL.
+/// The other spellings of `url` a sender may have signed: the default port
+/// toggled, single quotes toggled between `'` and `%27` (Twilio signs the
+/// unescaped quote; twilio-node #1061), and both.
+fn url_spellings(url: &str) -> Vec<String> {
+    let port = toggle_default_port(url);
+    let quotes = toggle_quotes(url);
+    let both = port.as_deref().and_then(toggle_quotes);
+    [quotes, port, both].into_iter().flatten().collect()
+}
+
+/// `url` with every `%27` written `'`, or, when it has none, every `'`
+/// written `%27`; `None` when it has neither.
+fn toggle_quotes(url: &str) -> Option<String> {
+    if url.contains("%27") {
+        Some(url.replace("%27", "'"))
+    } else if url.contains('\'') {
+        Some(url.replace('\'', "%27"))
+    } else {
+        None
+    }
+}
+
 fn toggle_default_port(url: &str) -> Option<String> {
     let uri: http::Uri = url.parse().ok()?;
     let scheme = uri.scheme_str()?;

@@ -35,7 +35,7 @@ pub struct SignatureSpec<S> {
     /// Header that `{id}` stands for.
     pub id_header: Option<S>,
     pub body_digest_param: Option<S>,
-    pub url_port_variants: bool,
+    pub url_variants: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -204,7 +204,7 @@ impl<S: AsRef<str>> SignatureSpec<S> {
             id_header,
             timestamp,
             body_digest_param: self.body_digest_param.as_ref().map(|p| p.as_ref().to_owned()),
-            url_port_variants: self.url_port_variants,
+            url_variants: self.url_variants,
         })
     }
 }

@@ -112,7 +112,7 @@ impl SignedContent {
 
 /// The values a template draws on, gathered once per delivery. Parts the
 /// template does not use are left empty.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Inputs<'a> {
     pub body: &'a [u8],
     pub timestamp: &'a [u8],
