@@ -27,8 +27,12 @@ ROUTE=${2:-'verify = "none"'}
 
 ensure_packages "${BUILD_PACKAGES[@]}" valgrind wrk nginx-light openssl
 ensure_rust
-cargo build --profile profiling --bin hookfence >&2
-HOOKFENCE=$PWD/target/profiling/hookfence
+# HOOKFENCE_BIN=/path/to/another/build counts that build instead (a
+# "before" figure); it needs symbols to name functions.
+if [ -z "${HOOKFENCE_BIN:-}" ]; then
+  cargo build --profile profiling --bin hookfence >&2
+fi
+HOOKFENCE=${HOOKFENCE_BIN:-$PWD/target/profiling/hookfence}
 PROFILE=$PWD/target/callgrind.out
 
 WORK=$(mktemp -d)

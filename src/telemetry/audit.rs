@@ -40,7 +40,7 @@ pub struct AuditRecord {
     pub queue_id: Option<String>,
     /// The W3C trace the delivery belongs to (continued from the sender's
     /// `traceparent`, or started here), as forwarded to the upstream.
-    pub trace_id: Option<String>,
+    pub trace_id: Option<crate::trace_context::TraceId>,
     /// The route is in shadow mode: what fails verification is forwarded
     /// anyway (the outcome says what it would have been).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -73,7 +73,7 @@ impl AuditRecord {
             duration_us = self.duration_us,
             dedup = self.dedup,
             queue_id = self.queue_id.as_deref(),
-            trace_id = self.trace_id.as_deref(),
+            trace_id = self.trace_id.map(tracing::field::display),
             shadow = self.shadow,
             secret_position = self.secret_position,
             secret = self.secret.as_deref(),
