@@ -172,7 +172,14 @@ fn a_discord_ping_is_answered_with_a_pong() {
     assert_eq!(send(&stranger, ping).status, 401);
     let command = br#"{"id":"789","type":2,"data":{"name":"deploy"}}"#;
     assert_eq!(send(&signing, command).body_str(), "upstream says hi");
-    assert_eq!(upstream.requests().len(), 1);
+    // Discord's Webhook Events use type 1 for real events, with `event`.
+    let webhook_event = br#"{"version":1,"application_id":"123","type":1,"event":{"type":"APPLICATION_AUTHORIZED","timestamp":"2024-10-18T14:42:53.064834","data":{}}}"#;
+    assert_eq!(
+        send(&signing, webhook_event).body_str(),
+        "upstream says hi",
+        "a Webhook Events event is not taken for a PING"
+    );
+    assert_eq!(upstream.requests().len(), 2);
 }
 
 #[test]

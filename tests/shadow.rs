@@ -233,3 +233,55 @@ fn a_mark_read_from_the_body_cannot_inject_a_header_line() {
     assert_eq!(all(received, "x-hookfence-delivery-id"), ["evt_1"]);
     assert_eq!(all(received, "x-hookfence-verified"), ["false"]);
 }
+
+/// Shadow mode relaxes verification only: a route that requires a delivery
+/// id still refuses a delivery without one, verified or not.
+#[test]
+fn a_shadow_route_still_requires_its_delivery_id() {
+    let upstream = Upstream::start(Behaviour::Respond(200));
+    let route = github_route(
+        "github",
+        "/hooks/github",
+        &upstream.url(),
+        "\"env:GH\"",
+        "enforce = false\nrequire_delivery_id = true",
+    );
+    let hookfence = Hookfence::start("allow_shadow = true", &route, &[("GH", SECRET)]);
+    let body = b"{}";
+    let forged = github_signature(b"not-the-secret", body);
+    let answer = post(
+        hookfence.addr,
+        "/hooks/github",
+        &[("X-Hub-Signature-256", &forged)],
+        body,
+    );
+    assert_eq!(answer.status, 400);
+    assert!(upstream.requests().is_empty());
+}
+
+/// An unverified delivery signed by `sign_forwarded` on a shadow route is
+/// named by a fresh `webhook-id`, never the sender's id: a backend that
+/// deduplicates on it cannot have a genuine id burnt by a forger.
+#[test]
+fn an_unverified_delivery_is_signed_under_a_fresh_id() {
+    let upstream = Upstream::start(Behaviour::Respond(200));
+    let route = github_route(
+        "github",
+        "/hooks/github",
+        &upstream.url(),
+        "\"env:GH\"",
+        "enforce = false\nsign_forwarded = { format = \"standard-webhooks\", secrets = [\"env:W\"] }",
+    );
+    let hookfence = Hookfence::start(
+        "allow_shadow = true",
+        &route,
+        &[("GH", SECRET), ("W", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")],
+    );
+    let (forged_id, genuine_id) = (fresh_id("forged"), fresh_id("genuine"));
+    assert_eq!(github(&hookfence, &forged_id, "not-the-secret", &[]).status, 200);
+    assert_eq!(github(&hookfence, &genuine_id, SECRET, &[]).status, 200);
+    let requests = upstream.requests();
+    let forged = requests[0].header_str("webhook-id").expect("signed").to_owned();
+    assert!(forged.starts_with("msg_") && forged != forged_id, "{forged}");
+    assert_eq!(requests[1].header_str("webhook-id"), Some(genuine_id.as_str()));
+}

@@ -258,8 +258,14 @@ impl RouteContext<'_> {
             return None;
         }
         let mut keys = Vec::with_capacity(list.get_ref().len());
+        // As written (before decoding): what a placeholder looks like.
+        let mut texts = Vec::with_capacity(list.get_ref().len());
         for (i, reference) in list.get_ref().iter().enumerate() {
-            match secret_ref::resolve(reference.get_ref(), self.env, self.base).and_then(decode) {
+            let resolved = secret_ref::resolve(reference.get_ref(), self.env, self.base);
+            if let Ok(text) = &resolved {
+                texts.push(text.clone());
+            }
+            match resolved.and_then(decode) {
                 Ok(key) => keys.push(key),
                 Err(e) => report.error(Some(reference.span()), self.key(&format!("secrets[{i}]")), e),
             }
@@ -267,7 +273,7 @@ impl RouteContext<'_> {
         if keys.len() != list.get_ref().len() {
             return None;
         }
-        self.warn_about_weak_secrets(&keys, list, report);
+        self.warn_about_weak_secrets(&texts, list, report);
         Some(keys)
     }
 

@@ -32,10 +32,7 @@ pub async fn claim<'d>(
     let Some(route) = ctx.route else {
         return Ok(None);
     };
-    // A delivery a shadow route forwards unverified is not deduplicated:
-    // its id is not to be believed, and remembering it would let a forger
-    // burn a genuine delivery's id.
-    if !route.dedup.enabled || ctx.shadow.is_some() {
+    if !route.dedup.enabled {
         return Ok(None);
     }
     // Two different ids in one delivery: which one is it? Neither is
@@ -51,6 +48,14 @@ pub async fn claim<'d>(
         ctx.dedup = Some("no delivery id: forwarded without deduplication");
         return Ok(None);
     };
+    // A delivery a shadow route forwards unverified is not deduplicated:
+    // its id is not to be believed, and remembering it would let a forger
+    // burn a genuine delivery's id. (The checks above still apply: shadow
+    // mode relaxes verification only.)
+    if ctx.shadow.is_some() {
+        ctx.dedup = Some("unverified (shadow mode): forwarded without deduplication");
+        return Ok(None);
+    }
     let digest = route.dedup.digest_body.then(|| crate::dedup::body_digest(body));
     let key = dedup.key(&route.name, id, digest);
     let token = Token::new();

@@ -52,7 +52,7 @@ impl HookfenceApp {
         match route.delivery.mode {
             Mode::Direct => {
                 let forwarding = Instant::now();
-                let response = self.send(route, &request, None, ctx.delivery_id.as_deref()).await;
+                let response = self.send(route, &request, None, trusted_id(ctx)).await;
                 self.relay(exchange, response, ctx, claim, forwarding).await
             }
             Mode::Queued => self.enqueue(exchange, route, &request, ctx, claim, None).await,
@@ -335,4 +335,12 @@ fn new_queue_id(ctx: &mut DeliveryContext<'_>) -> String {
     ctx.queue_id
         .get_or_insert_with(|| id::new(millis(ctx.received)))
         .clone()
+}
+
+/// The sender's delivery id, if it may name the delivery to the backend:
+/// not for one a shadow route forwards unverified (a forger's id, signed by
+/// `sign_forwarded`, could burn a genuine one at a backend that
+/// deduplicates on it).
+fn trusted_id<'c>(ctx: &'c DeliveryContext<'_>) -> Option<&'c str> {
+    ctx.delivery_id.as_deref().filter(|_| ctx.shadow.is_none())
 }

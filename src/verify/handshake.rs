@@ -18,6 +18,9 @@ pub struct Handshake {
     /// handshake rather than a delivery.
     pub field: &'static str,
     pub value: &'static str,
+    /// A field that must be absent too (it tells a handshake from a
+    /// delivery that shares the marker).
+    pub absent: Option<&'static str>,
     pub answer: HandshakeAnswer,
 }
 
@@ -51,7 +54,7 @@ impl Handshake {
             | HandshakeAnswer::ZoomTokens { field } => Some(field),
             HandshakeAnswer::Fixed(_) => None,
         };
-        std::iter::once(self.field).chain(answer_field)
+        std::iter::once(self.field).chain(self.absent).chain(answer_field)
     }
 
     /// The answer, if `read` (a field's text) says this is the handshake;
@@ -59,6 +62,9 @@ impl Handshake {
     /// `secret` is the key that verified the request.
     pub fn answer(&self, read: impl Fn(&str) -> Option<String>, secret: &Secret) -> Option<Reply> {
         if read(self.field).as_deref() != Some(self.value) {
+            return None;
+        }
+        if self.absent.is_some_and(|field| read(field).is_some()) {
             return None;
         }
         Some(match &self.answer {

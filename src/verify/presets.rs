@@ -139,27 +139,6 @@ pub static PRESETS: &[Preset] = &[
         query_challenge: None,
     },
     Preset {
-        // Facebook, Instagram, Messenger and WhatsApp Business webhooks: the
-        // app secret signs the body like GitHub's secret does; the
-        // subscription check is a GET with the app's verify token.
-        name: "meta",
-        docs: "https://developers.facebook.com/docs/graph-api/webhooks/getting-started#event-notifications",
-        schemes: &[body_signature("x-hub-signature-256", "sha256=", Sha256, Hex)],
-        legacy: &[],
-        key_encoding: TEXT,
-        delivery_id: None,
-        event: Some("json:/object"),
-        ping_event: None,
-        handshake: None,
-        query_challenge: Some(QueryChallenge {
-            // https://developers.facebook.com/docs/graph-api/webhooks/getting-started#verification-requests
-            mode_param: "hub.mode",
-            mode: "subscribe",
-            token_param: "hub.verify_token",
-            challenge_param: "hub.challenge",
-        }),
-    },
-    Preset {
         name: "gitlab",
         // Idempotency-Key is kept across retries; X-Gitlab-Webhook-UUID is new
         // on every attempt (gitlabhq app/services/web_hook_service.rb).
@@ -366,6 +345,7 @@ pub static PRESETS: &[Preset] = &[
             // https://api.slack.com/events/url_verification
             field: "json:/type",
             value: "url_verification",
+            absent: None,
             answer: HandshakeAnswer::EchoJson {
                 field: "json:/challenge",
                 key: "challenge",
@@ -455,8 +435,12 @@ pub static PRESETS: &[Preset] = &[
         ping_event: None,
         handshake: Some(Handshake {
             // https://discord.com/developers/docs/interactions/overview#setting-up-an-endpoint-acknowledging-ping-requests
+            // An interaction PING is type 1 with no `event`; Discord's
+            // Webhook Events use type 1 for real events (with `event`),
+            // which are forwarded.
             field: "json:/type",
             value: "1",
+            absent: Some("json:/event/type"),
             answer: HandshakeAnswer::Fixed(r#"{"type":1}"#),
         }),
         query_challenge: None,
@@ -488,6 +472,7 @@ pub static PRESETS: &[Preset] = &[
             // https://dev.twitch.tv/docs/eventsub/handling-webhook-events/#responding-to-a-challenge-request
             field: "header:twitch-eventsub-message-type",
             value: "webhook_callback_verification",
+            absent: None,
             answer: HandshakeAnswer::EchoText {
                 field: "json:/challenge",
             },
@@ -571,6 +556,7 @@ pub static PRESETS: &[Preset] = &[
             // https://developers.zoom.us/docs/api/webhooks/#validate-your-webhook-endpoint
             field: "json:/event",
             value: "endpoint.url_validation",
+            absent: None,
             answer: HandshakeAnswer::ZoomTokens {
                 field: "json:/payload/plainToken",
             },
@@ -667,6 +653,27 @@ pub static PRESETS: &[Preset] = &[
         ping_event: None,
         handshake: None,
         query_challenge: None,
+    },
+    Preset {
+        // Facebook, Instagram, Messenger and WhatsApp Business webhooks: the
+        // app secret signs the body like GitHub's secret does; the
+        // subscription check is a GET with the app's verify token.
+        name: "meta",
+        docs: "https://developers.facebook.com/docs/graph-api/webhooks/getting-started#event-notifications",
+        schemes: &[body_signature("x-hub-signature-256", "sha256=", Sha256, Hex)],
+        legacy: &[],
+        key_encoding: TEXT,
+        delivery_id: None,
+        event: Some("json:/object"),
+        ping_event: None,
+        handshake: None,
+        query_challenge: Some(QueryChallenge {
+            // https://developers.facebook.com/docs/graph-api/webhooks/getting-started#verification-requests
+            mode_param: "hub.mode",
+            mode: "subscribe",
+            token_param: "hub.verify_token",
+            challenge_param: "hub.challenge",
+        }),
     },
 ];
 
