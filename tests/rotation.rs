@@ -69,23 +69,26 @@ fn reloads(hookfence: &Hookfence, result: &str) -> f64 {
     .unwrap_or(0.0)
 }
 
-#[test]
-fn a_secret_swapped_the_kubelet_way_is_used_without_a_restart() {
+/// hookfence with a GitHub route whose secret is `secrets/github` of a
+/// kubelet-style mount holding `value` (`server` lines added).
+fn with_mounted_secret(value: &str, server: &str) -> (Upstream, MountedSecret, Hookfence) {
     let upstream = Upstream::start(Behaviour::Respond(200));
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut secret = MountedSecret::create(&dir.path().join("secrets"), &[("github", "first-secret\n")]);
-    let hookfence = Hookfence::start_in(
-        dir,
+    let secret = MountedSecret::create(&dir.path().join("secrets"), &[("github", value)]);
+    let route = github_route(
+        "github",
+        "/hooks/github",
+        &upstream.url(),
+        "\"file:secrets/github\"",
         "",
-        &github_route(
-            "github",
-            "/hooks/github",
-            &upstream.url(),
-            "\"file:secrets/github\"",
-            "",
-        ),
-        &[],
     );
+    let hookfence = Hookfence::start_in(dir, server, &route, &[]);
+    (upstream, secret, hookfence)
+}
+
+#[test]
+fn a_secret_swapped_the_kubelet_way_is_used_without_a_restart() {
+    let (_upstream, mut secret, hookfence) = with_mounted_secret("first-secret\n", "");
     let deliver = |secret: &str| deliver_github(hookfence.addr, "/hooks/github", secret, &fresh_id("rot"), b"{}");
     assert_eq!(deliver("first-secret").status, 200);
     assert_eq!(deliver("second-secret").status, 401);
@@ -174,21 +177,7 @@ fn a_renewed_listener_certificate_is_served_without_a_restart_and_a_broken_one_i
 
 #[test]
 fn with_watch_files_off_only_sighup_reloads() {
-    let upstream = Upstream::start(Behaviour::Respond(200));
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut secret = MountedSecret::create(&dir.path().join("secrets"), &[("github", "first-secret")]);
-    let hookfence = Hookfence::start_in(
-        dir,
-        "watch_files = false",
-        &github_route(
-            "github",
-            "/hooks/github",
-            &upstream.url(),
-            "\"file:secrets/github\"",
-            "",
-        ),
-        &[],
-    );
+    let (_upstream, mut secret, hookfence) = with_mounted_secret("first-secret", "watch_files = false");
     let deliver = |secret: &str| deliver_github(hookfence.addr, "/hooks/github", secret, &fresh_id("off"), b"{}");
     secret.update(&[("github", "second-secret")]);
     // Three poll intervals: a watcher would have reloaded by now.

@@ -57,20 +57,14 @@ fn the_secret_that_matched_is_counted_and_recorded_by_position_and_reference() {
     assert_eq!(matches("1", "env:GH_NEW"), Some(2.0));
     assert_eq!(matches("2", "env:GH_OLD"), Some(1.0));
 
-    let listing = hookfence.admin_get("/deliveries?route=github");
-    let record = listing.json()["deliveries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["delivery_id"] == json!(by_old))
-        .cloned()
-        .unwrap();
+    let record = hookfence.listed("github", &by_old);
     assert_eq!(record["secret_position"], json!(2));
     assert_eq!(record["secret"], json!("env:GH_OLD"));
     assert!(
         hookfence.log().contains("secret=\"env:GH_OLD\""),
         "the audit record says it too"
     );
+    let listing = hookfence.admin_get("/deliveries?route=github");
     let text = listing.body_str();
     assert!(!text.contains(OLD) && !text.contains(NEW), "never a value: {text}");
 }

@@ -13,13 +13,14 @@ use support::{
 
 const SECRET: &str = "shadow-secret";
 
-fn shadow_route(upstream: &Upstream) -> String {
+/// A GitHub route in shadow mode, with `extra` lines.
+fn shadow_route(upstream: &Upstream, extra: &str) -> String {
     github_route(
         "github",
         "/hooks/github",
         &upstream.url(),
         "\"env:GH\"",
-        "enforce = false",
+        &format!("enforce = false\n{extra}"),
     )
 }
 
@@ -43,17 +44,6 @@ fn all(request: &Recorded, name: &str) -> Vec<String> {
         .filter(|(n, _)| n == name)
         .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
         .collect()
-}
-
-fn listed(hookfence: &Hookfence, id: &str) -> serde_json::Value {
-    let listing = hookfence.admin_get("/deliveries?route=github").json();
-    listing["deliveries"]
-        .as_array()
-        .expect("a list")
-        .iter()
-        .find(|d| d["delivery_id"] == json!(id))
-        .cloned()
-        .unwrap_or_else(|| panic!("{id} listed: {listing}"))
 }
 
 #[test]
@@ -94,7 +84,7 @@ fn a_shadow_route_needs_the_global_opt_in_and_a_signed_route() {
 #[test]
 fn a_forged_delivery_on_a_shadow_route_is_forwarded_marked_and_counted_as_rejected() {
     let upstream = Upstream::start(Behaviour::Respond(200));
-    let hookfence = Hookfence::start("allow_shadow = true", &shadow_route(&upstream), &[("GH", SECRET)]);
+    let hookfence = Hookfence::start("allow_shadow = true", &shadow_route(&upstream, ""), &[("GH", SECRET)]);
     assert!(hookfence.log().contains("shadow mode"), "{}", hookfence.log());
     let metrics = hookfence.admin_get("/metrics");
     assert_eq!(
@@ -137,11 +127,11 @@ fn a_forged_delivery_on_a_shadow_route_is_forwarded_marked_and_counted_as_reject
     assert!(all(genuine, "x-hookfence-unverified-reason").is_empty());
 
     hookfence.wait_for_audit(2);
-    let record = listed(&hookfence, &forged_id);
+    let record = hookfence.listed("github", &forged_id);
     assert_eq!(record["outcome"], json!("rejected_bad_signature"));
     assert_eq!(record["shadow"], json!(true));
     assert_eq!(record["upstream_status"], json!(200));
-    assert_eq!(listed(&hookfence, &genuine_id)["outcome"], json!("forwarded"));
+    assert_eq!(hookfence.listed("github", &genuine_id)["outcome"], json!("forwarded"));
     let metrics = hookfence.admin_get("/metrics");
     let count = |outcome: &str| {
         sample(
@@ -158,7 +148,7 @@ fn a_forged_delivery_on_a_shadow_route_is_forwarded_marked_and_counted_as_reject
 #[test]
 fn an_unverified_delivery_on_a_shadow_route_does_not_burn_its_id() {
     let upstream = Upstream::start(Behaviour::Respond(200));
-    let hookfence = Hookfence::start("allow_shadow = true", &shadow_route(&upstream), &[("GH", SECRET)]);
+    let hookfence = Hookfence::start("allow_shadow = true", &shadow_route(&upstream, ""), &[("GH", SECRET)]);
     let id = fresh_id("burn");
     assert_eq!(github(&hookfence, &id, "not-the-secret", &[]).status, 200);
     let genuine = github(&hookfence, &id, SECRET, &[]);
@@ -239,13 +229,7 @@ fn a_mark_read_from_the_body_cannot_inject_a_header_line() {
 #[test]
 fn a_shadow_route_still_requires_its_delivery_id() {
     let upstream = Upstream::start(Behaviour::Respond(200));
-    let route = github_route(
-        "github",
-        "/hooks/github",
-        &upstream.url(),
-        "\"env:GH\"",
-        "enforce = false\nrequire_delivery_id = true",
-    );
+    let route = shadow_route(&upstream, "require_delivery_id = true");
     let hookfence = Hookfence::start("allow_shadow = true", &route, &[("GH", SECRET)]);
     let body = b"{}";
     let forged = github_signature(b"not-the-secret", body);
@@ -265,12 +249,9 @@ fn a_shadow_route_still_requires_its_delivery_id() {
 #[test]
 fn an_unverified_delivery_is_signed_under_a_fresh_id() {
     let upstream = Upstream::start(Behaviour::Respond(200));
-    let route = github_route(
-        "github",
-        "/hooks/github",
-        &upstream.url(),
-        "\"env:GH\"",
-        "enforce = false\nsign_forwarded = { format = \"standard-webhooks\", secrets = [\"env:W\"] }",
+    let route = shadow_route(
+        &upstream,
+        "sign_forwarded = { format = \"standard-webhooks\", secrets = [\"env:W\"] }",
     );
     let hookfence = Hookfence::start(
         "allow_shadow = true",

@@ -42,18 +42,6 @@ fn parts(traceparent: &str) -> (String, String, String) {
     (fields[1].to_owned(), fields[2].to_owned(), fields[3].to_owned())
 }
 
-/// The `/deliveries` record of delivery `id`.
-fn listed(hookfence: &Hookfence, id: &str) -> serde_json::Value {
-    let listing = hookfence.admin_get("/deliveries?route=github").json();
-    listing["deliveries"]
-        .as_array()
-        .expect("a list")
-        .iter()
-        .find(|d| d["delivery_id"] == json!(id))
-        .cloned()
-        .unwrap_or_else(|| panic!("{id} is listed: {listing}"))
-}
-
 #[test]
 fn a_senders_trace_is_continued_into_the_backend_and_recorded() {
     let upstream = Upstream::start(Behaviour::Respond(200));
@@ -89,7 +77,7 @@ fn a_senders_trace_is_continued_into_the_backend_and_recorded() {
         "tracestate passes unchanged"
     );
     hookfence.wait_for_audit(1);
-    assert_eq!(listed(&hookfence, "traced-1")["trace_id"], json!(SENDER_TRACE));
+    assert_eq!(hookfence.listed("github", "traced-1")["trace_id"], json!(SENDER_TRACE));
     assert!(
         hookfence.log().contains(&format!("trace_id={SENDER_TRACE}")),
         "the audit record carries it"
@@ -124,8 +112,8 @@ fn a_trace_is_started_when_none_or_a_broken_one_came() {
         "the broken trace's tracestate is not forwarded"
     );
     hookfence.wait_for_audit(2);
-    assert_eq!(listed(&hookfence, "untraced-1")["trace_id"], json!(first));
-    assert_eq!(listed(&hookfence, "untraced-2")["trace_id"], json!(second));
+    assert_eq!(hookfence.listed("github", "untraced-1")["trace_id"], json!(first));
+    assert_eq!(hookfence.listed("github", "untraced-2")["trace_id"], json!(second));
 }
 
 #[test]
@@ -136,7 +124,7 @@ fn a_refused_delivery_is_recorded_with_the_senders_trace() {
     let answer = deliver(&hookfence, "forged-1", &[("traceparent", &sent)], "not-the-secret");
     assert_eq!(answer.status, 401);
     hookfence.wait_for_audit(1);
-    let record = listed(&hookfence, "forged-1");
+    let record = hookfence.listed("github", "forged-1");
     assert_eq!(record["outcome"], json!("rejected_bad_signature"));
     assert_eq!(record["trace_id"], json!(SENDER_TRACE));
     assert!(upstream.requests().is_empty());

@@ -613,6 +613,18 @@ impl Hookfence {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// The `/deliveries` record of the delivery `id` on `route`.
+    pub fn listed(&self, route: &str, id: &str) -> serde_json::Value {
+        let listing = self.admin_get(&format!("/deliveries?route={route}")).json();
+        listing["deliveries"]
+            .as_array()
+            .expect("a list")
+            .iter()
+            .find(|d| d["delivery_id"] == serde_json::json!(id))
+            .cloned()
+            .unwrap_or_else(|| panic!("{id} is listed: {listing}"))
+    }
+
     /// The outcomes of the audit records logged so far (human log format).
     pub fn audit_outcomes(&self) -> Vec<String> {
         self.log()
