@@ -140,6 +140,59 @@ fn pagerduty(key: &str, body: &[u8], _: i64) -> Signed {
     let sig = hex::encode(hmac256(key.as_bytes(), &[body]));
     Signed::new(body, &[("x-pagerduty-signature", format!("v1={sig}"))])
 }
+fn base64_body(header: &'static str) -> impl Fn(&str, &[u8]) -> Signed {
+    move |key, body| Signed::new(body, &[(header, B64.encode(hmac256(key.as_bytes(), &[body])))])
+}
+fn dropbox(key: &str, body: &[u8], _: i64) -> Signed {
+    prefixed_hex("x-dropbox-signature", "", false)(key, body)
+}
+fn coinbase_commerce(key: &str, body: &[u8], _: i64) -> Signed {
+    prefixed_hex("x-cc-webhook-signature", "", false)(key, body)
+}
+fn razorpay(key: &str, body: &[u8], _: i64) -> Signed {
+    prefixed_hex("x-razorpay-signature", "", false)(key, body)
+}
+fn launchdarkly(key: &str, body: &[u8], _: i64) -> Signed {
+    prefixed_hex("x-ld-signature", "", false)(key, body)
+}
+fn pusher(key: &str, body: &[u8], _: i64) -> Signed {
+    prefixed_hex("x-pusher-signature", "", false)(key, body)
+}
+fn webex(key: &str, body: &[u8], _: i64) -> Signed {
+    prefixed_hex("x-spark-signature", "", true)(key, body)
+}
+fn woocommerce(key: &str, body: &[u8], _: i64) -> Signed {
+    base64_body("x-wc-webhook-signature")(key, body)
+}
+fn xero(key: &str, body: &[u8], _: i64) -> Signed {
+    base64_body("x-xero-signature")(key, body)
+}
+fn terraform_cloud(key: &str, body: &[u8], _: i64) -> Signed {
+    let mut mac = Hmac::<sha2::Sha512>::new_from_slice(key.as_bytes()).unwrap();
+    mac.update(body);
+    let sig = hex::encode(mac.finalize().into_bytes());
+    Signed::new(body, &[("x-tfe-notification-signature", sig)])
+}
+fn circleci(key: &str, body: &[u8], _: i64) -> Signed {
+    let sig = hex::encode(hmac256(key.as_bytes(), &[body]));
+    Signed::new(body, &[("circleci-signature", format!("v1={sig}"))])
+}
+/// `<t>=<ts>,<s>=<hex>` over `{ts}.{body}` (Mux, Persona, Buildkite).
+fn timestamped_pairs(header: &'static str, t: &'static str, s: &'static str) -> impl Fn(&str, &[u8], i64) -> Signed {
+    move |key, body, ts| {
+        let sig = hex::encode(hmac256(key.as_bytes(), &[ts.to_string().as_bytes(), b".", body]));
+        Signed::new(body, &[(header, format!("{t}={ts},{s}={sig}"))])
+    }
+}
+fn mux(key: &str, body: &[u8], ts: i64) -> Signed {
+    timestamped_pairs("mux-signature", "t", "v1")(key, body, ts)
+}
+fn persona(key: &str, body: &[u8], ts: i64) -> Signed {
+    timestamped_pairs("persona-signature", "t", "v1")(key, body, ts)
+}
+fn buildkite(key: &str, body: &[u8], ts: i64) -> Signed {
+    timestamped_pairs("x-buildkite-signature", "timestamp", "signature")(key, body, ts)
+}
 fn stripe(key: &str, body: &[u8], ts: i64) -> Signed {
     let sig = hex::encode(hmac256(key.as_bytes(), &[ts.to_string().as_bytes(), b".", body]));
     Signed::new(body, &[("stripe-signature", format!("t={ts},v1={sig}"))])
@@ -333,6 +386,37 @@ fn cases() -> Vec<Case> {
             )
         },
         case("meta", meta, Signature("x-hub-signature-256"), None),
+        case("dropbox", dropbox, Signature("x-dropbox-signature"), None),
+        case(
+            "coinbase-commerce",
+            coinbase_commerce,
+            Signature("x-cc-webhook-signature"),
+            None,
+        ),
+        case("razorpay", razorpay, Signature("x-razorpay-signature"), None),
+        case("woocommerce", woocommerce, Signature("x-wc-webhook-signature"), None),
+        case(
+            "terraform-cloud",
+            terraform_cloud,
+            Signature("x-tfe-notification-signature"),
+            None,
+        ),
+        case("circleci", circleci, Signature("circleci-signature"), None),
+        case("xero", xero, Signature("x-xero-signature"), None),
+        case("launchdarkly", launchdarkly, Signature("x-ld-signature"), None),
+        case("pusher", pusher, Signature("x-pusher-signature"), None),
+        case("webex", webex, Signature("x-spark-signature"), None),
+        Case {
+            keys: WHSEC_KEYS,
+            ..case("clerk", svix, Signature("svix-signature"), Some(300))
+        },
+        Case {
+            keys: WHSEC_KEYS,
+            ..case("resend", svix, Signature("svix-signature"), Some(300))
+        },
+        case("mux", mux, Signature("mux-signature"), Some(300)),
+        case("persona", persona, Signature("persona-signature"), None),
+        case("buildkite", buildkite, Signature("x-buildkite-signature"), None),
         case("gitea", gitea, Signature("x-gitea-signature"), None),
         case("forgejo", forgejo, Signature("x-forgejo-signature"), None),
         case("gogs", gogs, Signature("x-gogs-signature"), None),
@@ -1125,4 +1209,81 @@ fn twilio_accepts_a_single_quote_spelled_either_way() {
         Err(Rejection::BadSignature),
         "only the quote's spellings are equivalent"
     );
+}
+
+/// Vectors published with the providers' docs and SDKs, verified here:
+/// CircleCI's docs (four), pusher-http-node's tests, the Mux SDK's doctest,
+/// and the Svix library's test that Clerk's and Resend's SDKs share.
+#[test]
+fn published_vectors_of_the_newer_presets() {
+    let body_only = |preset: &str, key: &str, body: &[u8], header: &str, value: &str| {
+        verify(preset, &[key], &Signed::new(body, &[(header, value.to_owned())]))
+    };
+    for (body, key, hex) in [
+        (
+            &b"hello world"[..],
+            "secret",
+            "734cc62f32841568f45715aeb9f4d7891324e6d948e4c6c60c0621cdac48623a",
+        ),
+        (
+            b"lalala",
+            "another-secret",
+            "daa220016c8f29a8b214fbfc3671aeec2145cfb1e6790184ffb38b6d0425fa00",
+        ),
+        (
+            b"an-important-request-payload",
+            "hunter123",
+            "9be2242094a9a8c00c64306f382a7f9d691de910b4a266f67bd314ef18ac49fa",
+        ),
+        (
+            b"foo",
+            "secret",
+            "773ba44693c7553d6ee20f61ea5d2757a9a4f4a44d2841ae4e95b52e4cd62db4",
+        ),
+    ] {
+        let value = format!("v1={hex},v2=ignored");
+        assert_eq!(body_only("circleci", key, body, "circleci-signature", &value), Ok(()));
+    }
+    let pusher_body = br#"{"time_ms":1403175510755,"events":[{"channel":"test_channel","name":"channel_vacated"}]}"#;
+    assert_eq!(
+        body_only(
+            "pusher",
+            "beef",
+            pusher_body,
+            "x-pusher-signature",
+            "df1465f5ff93f83238152fd002cb904f9562d39569e68f00a6bfa0d8ccf88334"
+        ),
+        Ok(())
+    );
+    let mux = Signed::new(
+        b"payload",
+        &[(
+            "mux-signature",
+            "t=1591664030,v1=e43496b6aae982c4c2fd6f8e92935f1d90216f1f64d56024e72390acfb988272".to_owned(),
+        )],
+    );
+    assert_eq!(verify_at("mux", &["SuperSecret123"], &mux, at(1_591_664_030)), Ok(()));
+    for preset in ["clerk", "resend"] {
+        let svix = Signed::new(
+            br#"{"test": 2432232314}"#,
+            &[
+                ("svix-id", "msg_p5jXN8AQM9LWM0D4loKWxJek".to_owned()),
+                ("svix-timestamp", "1614265330".to_owned()),
+                (
+                    "svix-signature",
+                    "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=".to_owned(),
+                ),
+            ],
+        );
+        assert_eq!(
+            verify_at(
+                preset,
+                &["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"],
+                &svix,
+                at(1_614_265_330)
+            ),
+            Ok(()),
+            "{preset}"
+        );
+    }
 }

@@ -89,6 +89,35 @@ const fn body_signature(
     })
 }
 
+/// `<timestamp_key>=<ts>,<signature_key>=<hex>` in one header over
+/// `{timestamp}.{body}` (Stripe's shape, which several senders copied).
+const fn timestamped_pairs(
+    header: &'static str,
+    signature_key: &'static str,
+    timestamp_key: &'static str,
+    tolerance_secs: Option<u64>,
+) -> SchemeSpec<&'static str> {
+    SchemeSpec::Signature(SignatureSpec {
+        header,
+        format: FormatSpec::Pairs {
+            separator: ',',
+            signature_key,
+            timestamp_key: Some(timestamp_key),
+        },
+        algorithm: Algorithm::Sha256,
+        encoding: Encoding::Hex,
+        signed: "{timestamp}.{body}",
+        timestamp: Some(TimestampSpec {
+            source: TimestampSourceSpec::SignatureHeader,
+            format: TimestampFormat::UnixSeconds,
+            tolerance_secs,
+        }),
+        id_header: None,
+        body_digest_param: None,
+        url_variants: false,
+    })
+}
+
 /// A timestamp in its own header, in Unix seconds.
 const fn header_timestamp(header: &'static str, tolerance_secs: Option<u64>) -> Option<TimestampSpec<&'static str>> {
     Some(TimestampSpec {
@@ -674,6 +703,211 @@ pub static PRESETS: &[Preset] = &[
             token_param: "hub.verify_token",
             challenge_param: "hub.challenge",
         }),
+    },
+    Preset {
+        // Signed with the app secret; a notification lists accounts and has no id.
+        name: "dropbox",
+        docs: "https://www.dropbox.com/developers/reference/webhooks",
+        schemes: &[body_signature("x-dropbox-signature", "", Sha256, Hex)],
+        legacy: &[],
+        key_encoding: TEXT,
+        delivery_id: None,
+        event: None,
+        ping_event: None,
+        handshake: None,
+        query_challenge: None,
+    },
+    Preset {
+        name: "coinbase-commerce",
+        docs: "https://docs.cdp.coinbase.com/commerce/api-architecture/webhooks-overview",
+        schemes: &[body_signature("x-cc-webhook-signature", "", Sha256, Hex)],
+        legacy: &[],
+        key_encoding: TEXT,
+        delivery_id: Some("json:/event/id"),
+        event: Some("json:/event/type"),
+        ping_event: None,
+        handshake: None,
+        query_challenge: None,
+    },
+    Preset {
+        name: "razorpay",
+        docs: "https://razorpay.com/docs/webhooks/validate-test/",
+        schemes: &[body_signature("x-razorpay-signature", "", Sha256, Hex)],
+        legacy: &[],
+        key_encoding: TEXT,
+        delivery_id: Some("header:x-razorpay-event-id"),
+        event: Some("json:/event"),
+        ping_event: None,
+        handshake: None,
+        query_challenge: None,
+    },
+    Preset {
+        // generate_signature(): base64 HMAC-SHA256 of the body as sent. The ping
+        // sent when a webhook is created is unsigned, so it is refused here.
+        name: "woocommerce",
+        docs: "https://github.com/woocommerce/woocommerce/blob/trunk/plugins/woocommerce/includes/class-wc-webhook.php",
+        schemes: &[body_signature("x-wc-webhook-signature", "", Sha256, Base64)],
+        legacy: &[],
+        key_encoding: TEXT,
+        delivery_id: Some("header:x-wc-webhook-delivery-id"),
+        event: Some("header:x-wc-webhook-topic"),
+        ping_event: None,
+        handshake: None,
+        query_challenge: None,
+    },
+    Preset {
+        // HCP Terraform generic notifications: HMAC-SHA512 of the body with the token.
+        name: "terraform-cloud",
+        docs: "https://developer.hashicorp.com/terraform/cloud-docs/api-docs/notification-configurations#notification-authenticity",
+        schemes: &[body_signature("x-tfe-notification-signature", "", Algorithm::Sha512, Hex)],
+        legacy: &[],
+        key_encoding: TEXT,
+        delivery_id: None,
+        event: Some("json:/notifications/0/trigger"),
+        ping_event: None,
+        handshake: None,
+        query_challenge: None,
+    },
+    Preset {
+        // `v1=<hex>` among comma-separated versions; only v1 is checked.
+        name: "circleci",
+        docs: "https://circleci.com/docs/webhooks/#validate-webhooks",
+        schemes: &[SchemeSpec::Signature(SignatureSpec {
+            header: "circleci-signature",
+            format: FormatSpec::List {
+                separator: ',',
+                prefix: "v1=",
+            },
+            algorithm: Sha256,
+            encoding: Hex,
+            signed: "{body}",
+            timestamp: None,
+            id_header: None,
+            body_digest_param: None,
+            url_variants: false,
+        })],
+        legacy: &[],
+        key_encoding: TEXT,
+        delivery_id: Some("json:/id"),
+        event: Some("header:circleci-event-type"),
+        ping_event: None,
+        handshake: None,
+        query_challenge: None,
+    },
+    Preset {
+        name: "xero",
+        docs: "https://developer.xero.com/documentation/guides/webhooks/configuring-your-server/",
+        schemes: &[body_signature("x-xero-signature", "", Sha256, Base64)],
+        legacy: &[],
+        key_encoding: TEXT,
+        delivery_id: None,
+        event: None,
+        ping_event: None,
+        handshake: None,
+        query_challenge: None,
+    },
+    Preset {
+        name: "launchdarkly",
+        docs: "https://launchdarkly.com/docs/home/infrastructure/webhooks#sign-a-webhook",
+        schemes: &[body_signature("x-ld-signature", "", Sha256, Hex)],
+        legacy: &[],
+        key_encoding: TEXT,
+        delivery_id: Some("json:/_id"),
+        event: Some("json:/kind"),
+        ping_event: None,
+        handshake: None,
+        query_challenge: None,
+    },
+    Preset {
+        // Signed with the app secret; X-Pusher-Key names the app (a route per app).
+        name: "pusher",
+        docs: "https://pusher.com/docs/channels/server_api/webhooks/#authentication",
+        schemes: &[body_signature("x-pusher-signature", "", Sha256, Hex)],
+        legacy: &[],
+        key_encoding: TEXT,
+        delivery_id: None,
+        event: None,
+        ping_event: None,
+        handshake: None,
+        query_challenge: None,
+    },
+    Preset {
+        // The body's `id` is the webhook's, the same for every delivery: not a
+        // delivery id.
+        name: "webex",
+        docs: "https://developer.webex.com/blog/using-a-webhook-secret",
+        schemes: &[body_signature("x-spark-signature", "", Sha1, Hex)],
+        legacy: &[],
+        key_encoding: TEXT,
+        delivery_id: None,
+        event: Some("json:/event"),
+        ping_event: None,
+        handshake: None,
+        query_challenge: None,
+    },
+    Preset {
+        // Clerk delivers through Svix.
+        name: "clerk",
+        docs: "https://clerk.com/docs/webhooks/sync-data",
+        schemes: &[standard_webhooks("svix-signature", "svix-id", "svix-timestamp")],
+        legacy: &[],
+        key_encoding: WHSEC,
+        delivery_id: Some("header:svix-id"),
+        event: Some("json:/type"),
+        ping_event: None,
+        handshake: None,
+        query_challenge: None,
+    },
+    Preset {
+        // Resend delivers through Svix.
+        name: "resend",
+        docs: "https://resend.com/docs/webhooks/verify-webhooks-requests",
+        schemes: &[standard_webhooks("svix-signature", "svix-id", "svix-timestamp")],
+        legacy: &[],
+        key_encoding: WHSEC,
+        delivery_id: Some("header:svix-id"),
+        event: Some("json:/type"),
+        ping_event: None,
+        handshake: None,
+        query_challenge: None,
+    },
+    Preset {
+        name: "mux",
+        docs: "https://www.mux.com/docs/core/verify-webhook-signatures",
+        schemes: &[timestamped_pairs("mux-signature", "v1", "t", Some(300))],
+        legacy: &[],
+        key_encoding: TEXT,
+        delivery_id: Some("json:/id"),
+        event: Some("json:/type"),
+        ping_event: None,
+        handshake: None,
+        query_challenge: None,
+    },
+    Preset {
+        // A signed timestamp with no documented window: set replay_window.
+        name: "persona",
+        docs: "https://docs.withpersona.com/docs/webhooks-best-practices",
+        schemes: &[timestamped_pairs("persona-signature", "v1", "t", None)],
+        legacy: &[],
+        key_encoding: TEXT,
+        delivery_id: Some("json:/data/id"),
+        event: Some("json:/data/attributes/name"),
+        ping_event: None,
+        handshake: None,
+        query_challenge: None,
+    },
+    Preset {
+        // A signed timestamp with no documented window: set replay_window.
+        name: "buildkite",
+        docs: "https://buildkite.com/docs/apis/webhooks/pipelines#webhook-signature",
+        schemes: &[timestamped_pairs("x-buildkite-signature", "signature", "timestamp", None)],
+        legacy: &[],
+        key_encoding: TEXT,
+        delivery_id: None,
+        event: Some("header:x-buildkite-event"),
+        ping_event: None,
+        handshake: None,
+        query_challenge: None,
     },
 ];
 
