@@ -17,7 +17,8 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     && cp target/release/hookfence /usr/local/bin/hookfence
 
 FROM debian:bookworm-slim
-# ca-certificates: for rediss:// and `hookfence sign --send https://...`.
+# ca-certificates: the system roots for https:// upstreams, rediss:// and
+# `hookfence sign --send https://...`.
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --no-create-home hookfence \
@@ -28,7 +29,8 @@ COPY --from=build /usr/local/bin/hookfence /usr/local/bin/hookfence
 VOLUME /var/lib/hookfence
 USER 10001
 EXPOSE 8080 8443 9090
-# SIGTERM drains in-flight deliveries (shutdown_grace); SIGHUP reloads the config.
+# SIGTERM drains in-flight deliveries and exits when they are done
+# (shutdown_grace at most); SIGHUP or a changed file reloads the config.
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["/usr/local/bin/hookfence"]
 CMD ["run", "--config", "/etc/hookfence/hookfence.toml"]
