@@ -250,3 +250,39 @@ fn metas_subscription_check_is_answered_when_the_verify_token_matches() {
         vec!["forwarded", "handshake", "rejected_bad_signature", "rejected_method"]
     );
 }
+
+/// Dropbox's verification request: an unsigned GET with `challenge`,
+/// answered with the challenge as text (`nosniff`), on by default; signed
+/// notifications still come as POSTs.
+#[test]
+fn dropboxs_verification_request_is_answered_with_the_challenge() {
+    let upstream = Upstream::start(Behaviour::Respond(200));
+    let app_secret = "dropbox-app-secret";
+    let hookfence = start("dropbox", app_secret, &upstream, "");
+    let get = |query: &str| {
+        support::Client::connect(hookfence.addr)
+            .send(format!("GET /hooks/dropbox?{query} HTTP/1.1\r\nHost: hooks\r\nConnection: close\r\n\r\n").as_bytes())
+            .response()
+    };
+    let answer = get("challenge=kg4F8p2L9tQz");
+    assert_eq!((answer.status, answer.body_str()), (200, "kg4F8p2L9tQz"));
+    assert_eq!(answer.header("content-type"), Some("text/plain; charset=utf-8"));
+    assert_eq!(answer.header("x-content-type-options"), Some("nosniff"));
+    assert_eq!(get("challenge=%3Cscript%3E").status, 405, "markup is not echoed");
+    let body = br#"{"list_folder":{"accounts":["dbid:AAH4f99T0taONIb-OurWxbNQ6ywGRopQngc"]}}"#;
+    let signature = hmac_hex(app_secret, body);
+    let delivery = post(
+        hookfence.addr,
+        "/hooks/dropbox",
+        &[("X-Dropbox-Signature", &signature)],
+        body,
+    );
+    assert_eq!(delivery.body_str(), "upstream says hi");
+    assert_eq!(upstream.requests().len(), 1);
+
+    let off = start("dropbox", app_secret, &upstream, "handshake = false");
+    let refused = support::Client::connect(off.addr)
+        .send(b"GET /hooks/dropbox?challenge=abc HTTP/1.1\r\nHost: hooks\r\nConnection: close\r\n\r\n")
+        .response();
+    assert_eq!(refused.status, 405, "with handshake = false the route takes POSTs only");
+}

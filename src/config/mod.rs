@@ -191,8 +191,9 @@ pub struct Route {
     pub enforce: bool,
     /// The provider's endpoint handshake, answered by hookfence.
     pub handshake: Option<RouteHandshake>,
-    /// The provider's `GET` subscription check and the route's token for it.
-    pub subscription: Option<(&'static crate::verify::handshake::QueryChallenge, Secret)>,
+    /// The provider's `GET` subscription check and the route's token for it
+    /// (for a check that carries one).
+    pub subscription: Option<(&'static crate::verify::handshake::QueryChallenge, Option<Secret>)>,
     /// The references of the route's `secrets` (`env:NAME`, `file:/path`),
     /// in order, to say which one matched; empty for per-tenant secrets.
     pub secret_names: Vec<String>,

@@ -181,27 +181,45 @@ impl RouteContext<'_> {
         })
     }
 
-    /// The provider's `GET` subscription check, with the route's
-    /// `verify_token` (the check is answered only when one is configured).
+    /// The provider's `GET` subscription check: with the route's
+    /// `verify_token` for a check that carries one (Meta: answered only
+    /// when one is configured), on by default for one without (Dropbox);
+    /// `handshake = false` leaves either to the backend.
     fn subscription(
         &self,
         raw: &RawRoute,
         provider: Option<&'static Preset>,
         report: &mut Reporter<'_>,
-    ) -> Option<(&'static QueryChallenge, Secret)> {
-        let token = raw.verify_token.as_ref()?;
-        let Some(check) = provider.and_then(|p| p.query_challenge.as_ref()) else {
-            report.error(
-                Some(token.span()),
-                self.key("verify_token"),
-                "this route's provider makes no GET subscription check",
-            );
-            return None;
-        };
-        secret_ref::resolve(token.get_ref(), self.env, self.base)
-            .map_err(|e| report.error(Some(token.span()), self.key("verify_token"), e))
-            .ok()
-            .map(|secret| (check, secret))
+    ) -> Option<(&'static QueryChallenge, Option<Secret>)> {
+        let check = provider.and_then(|p| p.query_challenge.as_ref());
+        let turned_off = raw.handshake.as_ref().is_some_and(|h| !*h.get_ref());
+        match (check, &raw.verify_token) {
+            (None, Some(token)) => {
+                report.error(
+                    Some(token.span()),
+                    self.key("verify_token"),
+                    "this route's provider makes no GET subscription check",
+                );
+                None
+            }
+            (Some(check), Some(token)) if check.needs_token() => {
+                secret_ref::resolve(token.get_ref(), self.env, self.base)
+                    .map_err(|e| report.error(Some(token.span()), self.key("verify_token"), e))
+                    .ok()
+                    .filter(|_| !turned_off)
+                    .map(|secret| (check, Some(secret)))
+            }
+            (Some(_), Some(token)) => {
+                report.error(
+                    Some(token.span()),
+                    self.key("verify_token"),
+                    "this provider's subscription check carries no token",
+                );
+                None
+            }
+            (Some(check), None) if !check.needs_token() && !turned_off => Some((check, None)),
+            _ => None,
+        }
     }
 
     /// The preset's endpoint handshake, unless the route turns it off.

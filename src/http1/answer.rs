@@ -87,7 +87,12 @@ pub fn typed(content_type: &[u8], answer: Own<'_>) -> BytesMut {
     put_status_line(&mut out, status, b"");
     out.put_slice(b"Content-Type: ");
     out.put_slice(content_type);
-    out.put_slice(b"\r\nContent-Length: ");
+    out.put_slice(b"\r\n");
+    if content_type == TEXT {
+        // An echoed challenge is text, whatever a browser might guess.
+        out.put_slice(b"X-Content-Type-Options: nosniff\r\n");
+    }
+    out.put_slice(b"Content-Length: ");
     out.put_slice(itoa::Buffer::new().format(body.len()).as_bytes());
     out.put_slice(b"\r\n");
     if let Some(seconds) = retry_after {

@@ -396,9 +396,10 @@ fn verify(route: &Route, head: &RequestHead, body: &[u8], ctx: &mut DeliveryCont
     }
 }
 
-/// A `GET` subscription check (Meta's `hub.mode=subscribe`): answered with
-/// the challenge when the token matches the route's `verify_token`, 403
-/// when it does not; any other `GET` on such a route is not a delivery.
+/// A `GET` subscription check (Meta's `hub.mode=subscribe`, Dropbox's
+/// `challenge`): answered with the challenge (when the check carries a
+/// token, only if it matches the route's `verify_token`: 403 if not); any
+/// other `GET` on such a route is not a delivery.
 fn subscription_check(route: &Route, head: &RequestHead, ctx: &mut DeliveryContext<'_>) -> Result<(), EarlyAnswer> {
     let Some((check, token)) = &route.subscription else {
         return Ok(());
@@ -406,7 +407,7 @@ fn subscription_check(route: &Route, head: &RequestHead, ctx: &mut DeliveryConte
     if head.method != Method::GET {
         return Ok(());
     }
-    match check.judge(head.query().unwrap_or_default(), token) {
+    match check.judge(head.query().unwrap_or_default(), token.as_ref()) {
         QueryVerdict::Answer(challenge) => {
             ctx.reason = Some("subscription check answered".into());
             Err(EarlyAnswer::with_body(Outcome::Handshake, AnswerBody::Text(challenge)))

@@ -86,15 +86,17 @@ impl Handshake {
     }
 }
 
-/// A subscription check made with a `GET` and query parameters, against a
-/// token the operator chose (not the signing secret): Meta's
-/// `hub.mode=subscribe&hub.verify_token=…&hub.challenge=…`, answered with
-/// the challenge when the token matches.
+/// A subscription check made with a `GET` and query parameters, answered
+/// with the challenge it carries: Meta's
+/// `hub.mode=subscribe&hub.verify_token=…&hub.challenge=…` (against a
+/// token the operator chose, not the signing secret), Dropbox's
+/// `?challenge=…` (no token).
 #[derive(Debug)]
 pub struct QueryChallenge {
-    pub mode_param: &'static str,
-    pub mode: &'static str,
-    pub token_param: &'static str,
+    /// The parameter and value that mark the check, if the sender sends one.
+    pub mode: Option<(&'static str, &'static str)>,
+    /// The parameter holding the operator's token, if the check has one.
+    pub token_param: Option<&'static str>,
     pub challenge_param: &'static str,
 }
 
@@ -114,14 +116,14 @@ pub enum QueryVerdict {
 const MAX_CHALLENGE: usize = 1024;
 
 impl QueryChallenge {
-    /// Judges the query string `query` against the configured `token`
-    /// (compared in constant time).
-    pub fn judge(&self, query: &str, token: &Secret) -> QueryVerdict {
+    /// Judges the query string `query`; `token` is the route's, for checks
+    /// that carry one (compared in constant time).
+    pub fn judge(&self, query: &str, token: Option<&Secret>) -> QueryVerdict {
         let (mut mode, mut presented, mut challenge) = (None, None, None);
         for (name, value) in form_urlencoded::parse(query.as_bytes()) {
-            let slot = if name == self.mode_param {
+            let slot = if self.mode.is_some_and(|(param, _)| name == param) {
                 &mut mode
-            } else if name == self.token_param {
+            } else if self.token_param.is_some_and(|param| name == param) {
                 &mut presented
             } else if name == self.challenge_param {
                 &mut challenge
@@ -133,18 +135,34 @@ impl QueryChallenge {
                 return QueryVerdict::NotACheck;
             }
         }
-        let challenge =
-            challenge.filter(|c| !c.is_empty() && c.len() <= MAX_CHALLENGE && c.bytes().all(|b| b.is_ascii_graphic()));
-        let (Some(mode), Some(challenge)) = (mode, challenge) else {
+        // Senders send digits or random letters; nothing a browser could
+        // read as markup is echoed.
+        let Some(challenge) = challenge.filter(|c| {
+            !c.is_empty()
+                && c.len() <= MAX_CHALLENGE
+                && c.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        }) else {
             return QueryVerdict::NotACheck;
         };
-        if mode != self.mode {
-            return QueryVerdict::NotACheck;
+        if let Some((_, expected)) = self.mode {
+            if mode.as_deref() != Some(expected) {
+                return QueryVerdict::NotACheck;
+            }
         }
-        match presented {
-            Some(presented) if token.token_matches(presented.as_bytes()) => QueryVerdict::Answer(challenge),
+        if self.token_param.is_none() {
+            return QueryVerdict::Answer(challenge);
+        }
+        match (presented, token) {
+            (Some(presented), Some(token)) if token.token_matches(presented.as_bytes()) => {
+                QueryVerdict::Answer(challenge)
+            }
             _ => QueryVerdict::WrongToken,
         }
+    }
+
+    /// Whether the check needs a token configured on the route.
+    pub fn needs_token(&self) -> bool {
+        self.token_param.is_some()
     }
 }
 
@@ -153,22 +171,39 @@ mod tests {
     use super::*;
 
     const META: QueryChallenge = QueryChallenge {
-        mode_param: "hub.mode",
-        mode: "subscribe",
-        token_param: "hub.verify_token",
+        mode: Some(("hub.mode", "subscribe")),
+        token_param: Some("hub.verify_token"),
         challenge_param: "hub.challenge",
     };
+    const DROPBOX: QueryChallenge = QueryChallenge {
+        mode: None,
+        token_param: None,
+        challenge_param: "challenge",
+    };
+
+    #[test]
+    fn dropboxs_check_is_answered_without_a_token() {
+        assert_eq!(
+            DROPBOX.judge("challenge=s3cr3tV4lu3", None),
+            QueryVerdict::Answer("s3cr3tV4lu3".into())
+        );
+        assert_eq!(DROPBOX.judge("", None), QueryVerdict::NotACheck);
+        assert_eq!(DROPBOX.judge("challenge=%3Cb%3E", None), QueryVerdict::NotACheck);
+    }
 
     #[test]
     fn metas_documented_check_is_answered_with_the_challenge() {
         // https://developers.facebook.com/docs/graph-api/webhooks/getting-started#verification-requests
         let token = Secret::new(b"meatyhamhock".to_vec());
         let query = "hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token=meatyhamhock";
-        assert_eq!(META.judge(query, &token), QueryVerdict::Answer("1158201444".into()));
-        let wrong = "hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token=guess";
-        assert_eq!(META.judge(wrong, &token), QueryVerdict::WrongToken);
         assert_eq!(
-            META.judge("hub.mode=subscribe&hub.challenge=1", &token),
+            META.judge(query, Some(&token)),
+            QueryVerdict::Answer("1158201444".into())
+        );
+        let wrong = "hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token=guess";
+        assert_eq!(META.judge(wrong, Some(&token)), QueryVerdict::WrongToken);
+        assert_eq!(
+            META.judge("hub.mode=subscribe&hub.challenge=1", Some(&token)),
             QueryVerdict::WrongToken
         );
         for not_a_check in [
@@ -179,7 +214,7 @@ mod tests {
             "hub.mode=subscribe&hub.challenge=1&hub.challenge=2&hub.verify_token=meatyhamhock",
         ] {
             assert_eq!(
-                META.judge(not_a_check, &token),
+                META.judge(not_a_check, Some(&token)),
                 QueryVerdict::NotACheck,
                 "{not_a_check}"
             );

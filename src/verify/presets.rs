@@ -698,9 +698,8 @@ pub static PRESETS: &[Preset] = &[
         handshake: None,
         query_challenge: Some(QueryChallenge {
             // https://developers.facebook.com/docs/graph-api/webhooks/getting-started#verification-requests
-            mode_param: "hub.mode",
-            mode: "subscribe",
-            token_param: "hub.verify_token",
+            mode: Some(("hub.mode", "subscribe")),
+            token_param: Some("hub.verify_token"),
             challenge_param: "hub.challenge",
         }),
     },
@@ -715,7 +714,13 @@ pub static PRESETS: &[Preset] = &[
         event: None,
         ping_event: None,
         handshake: None,
-        query_challenge: None,
+        query_challenge: Some(QueryChallenge {
+            // https://www.dropbox.com/developers/reference/webhooks#documentation
+            // (verification request): echo `challenge`, unsigned, no token.
+            mode: None,
+            token_param: None,
+            challenge_param: "challenge",
+        }),
     },
     Preset {
         name: "coinbase-commerce",
