@@ -30,6 +30,13 @@ fn route(provider: &str, upstream: &Upstream, extra: &str) -> String {
     )
 }
 
+/// `GET target` on a connection of its own.
+fn get(hookfence: &Hookfence, target: &str) -> Response {
+    support::Client::connect(hookfence.addr)
+        .send(format!("GET {target} HTTP/1.1\r\nHost: hooks\r\nConnection: close\r\n\r\n").as_bytes())
+        .response()
+}
+
 fn start(provider: &str, key: &str, upstream: &Upstream, extra: &str) -> Hookfence {
     Hookfence::start("", &route(provider, upstream, extra), &[("KEY", key)])
 }
@@ -222,18 +229,14 @@ fn metas_subscription_check_is_answered_when_the_verify_token_matches() {
         &route("meta", &upstream, "verify_token = \"env:VERIFY\""),
         &[("KEY", app_secret), ("VERIFY", "meatyhamhock")],
     );
-    let get = |query: &str| {
-        support::Client::connect(hookfence.addr)
-            .send(format!("GET /hooks/meta?{query} HTTP/1.1\r\nHost: hooks\r\nConnection: close\r\n\r\n").as_bytes())
-            .response()
-    };
-    let answer = get("hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token=meatyhamhock");
+    let check = |query: &str| get(&hookfence, &format!("/hooks/meta?{query}"));
+    let answer = check("hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token=meatyhamhock");
     assert_eq!((answer.status, answer.body_str()), (200, "1158201444"));
     assert_eq!(answer.header("content-type"), Some("text/plain; charset=utf-8"));
-    let wrong = get("hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token=guess");
+    let wrong = check("hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token=guess");
     assert_eq!(wrong.status, 403);
     assert_eq!(wrong.json(), json!({ "error": "verify token does not match" }));
-    assert_eq!(get("hello=world").status, 405);
+    assert_eq!(check("hello=world").status, 405);
 
     let body = br#"{"object":"page","entry":[]}"#;
     let signature = format!("sha256={}", hmac_hex(app_secret, body));
@@ -259,16 +262,12 @@ fn dropboxs_verification_request_is_answered_with_the_challenge() {
     let upstream = Upstream::start(Behaviour::Respond(200));
     let app_secret = "dropbox-app-secret";
     let hookfence = start("dropbox", app_secret, &upstream, "");
-    let get = |query: &str| {
-        support::Client::connect(hookfence.addr)
-            .send(format!("GET /hooks/dropbox?{query} HTTP/1.1\r\nHost: hooks\r\nConnection: close\r\n\r\n").as_bytes())
-            .response()
-    };
-    let answer = get("challenge=kg4F8p2L9tQz");
+    let check = |query: &str| get(&hookfence, &format!("/hooks/dropbox?{query}"));
+    let answer = check("challenge=kg4F8p2L9tQz");
     assert_eq!((answer.status, answer.body_str()), (200, "kg4F8p2L9tQz"));
     assert_eq!(answer.header("content-type"), Some("text/plain; charset=utf-8"));
     assert_eq!(answer.header("x-content-type-options"), Some("nosniff"));
-    assert_eq!(get("challenge=%3Cscript%3E").status, 405, "markup is not echoed");
+    assert_eq!(check("challenge=%3Cscript%3E").status, 405, "markup is not echoed");
     let body = br#"{"list_folder":{"accounts":["dbid:AAH4f99T0taONIb-OurWxbNQ6ywGRopQngc"]}}"#;
     let signature = hmac_hex(app_secret, body);
     let delivery = post(
@@ -281,8 +280,6 @@ fn dropboxs_verification_request_is_answered_with_the_challenge() {
     assert_eq!(upstream.requests().len(), 1);
 
     let off = start("dropbox", app_secret, &upstream, "handshake = false");
-    let refused = support::Client::connect(off.addr)
-        .send(b"GET /hooks/dropbox?challenge=abc HTTP/1.1\r\nHost: hooks\r\nConnection: close\r\n\r\n")
-        .response();
+    let refused = get(&off, "/hooks/dropbox?challenge=abc");
     assert_eq!(refused.status, 405, "with handshake = false the route takes POSTs only");
 }

@@ -89,6 +89,25 @@ const fn body_signature(
     })
 }
 
+/// `v1=<hex>` of the body among comma-separated versions (only v1 is
+/// checked; a sender may add later versions beside it).
+const fn versioned_body_signature(header: &'static str) -> SchemeSpec<&'static str> {
+    SchemeSpec::Signature(SignatureSpec {
+        header,
+        format: FormatSpec::List {
+            separator: ',',
+            prefix: "v1=",
+        },
+        algorithm: Algorithm::Sha256,
+        encoding: Encoding::Hex,
+        signed: "{body}",
+        timestamp: None,
+        id_header: None,
+        body_digest_param: None,
+        url_variants: false,
+    })
+}
+
 /// `<timestamp_key>=<ts>,<signature_key>=<hex>` in one header over
 /// `{timestamp}.{body}` (Stripe's shape, which several senders copied).
 const fn timestamped_pairs(
@@ -324,25 +343,7 @@ pub static PRESETS: &[Preset] = &[
         // timestamps beyond the window are refused too.
         name: "stripe",
         docs: "https://docs.stripe.com/webhooks#verify-manually",
-        schemes: &[SchemeSpec::Signature(SignatureSpec {
-            header: "stripe-signature",
-            format: FormatSpec::Pairs {
-                separator: ',',
-                signature_key: "v1",
-                timestamp_key: Some("t"),
-            },
-            algorithm: Sha256,
-            encoding: Hex,
-            signed: "{timestamp}.{body}",
-            timestamp: Some(TimestampSpec {
-                source: TimestampSourceSpec::SignatureHeader,
-                format: TimestampFormat::UnixSeconds,
-                tolerance_secs: Some(300),
-            }),
-            id_header: None,
-            body_digest_param: None,
-            url_variants: false,
-        })],
+        schemes: &[timestamped_pairs("stripe-signature", "v1", "t", Some(300))],
         legacy: &[],
         key_encoding: TEXT,
         delivery_id: Some("json:/id"),
@@ -539,20 +540,7 @@ pub static PRESETS: &[Preset] = &[
     Preset {
         name: "pagerduty",
         docs: "https://developer.pagerduty.com/docs/webhooks/webhook-signatures/",
-        schemes: &[SchemeSpec::Signature(SignatureSpec {
-            header: "x-pagerduty-signature",
-            format: FormatSpec::List {
-                separator: ',',
-                prefix: "v1=",
-            },
-            algorithm: Sha256,
-            encoding: Hex,
-            signed: "{body}",
-            timestamp: None,
-            id_header: None,
-            body_digest_param: None,
-            url_variants: false,
-        })],
+        schemes: &[versioned_body_signature("x-pagerduty-signature")],
         legacy: &[],
         key_encoding: TEXT,
         delivery_id: Some("header:x-webhook-id"),
@@ -774,23 +762,9 @@ pub static PRESETS: &[Preset] = &[
         query_challenge: None,
     },
     Preset {
-        // `v1=<hex>` among comma-separated versions; only v1 is checked.
-        name: "circleci",
+                name: "circleci",
         docs: "https://circleci.com/docs/webhooks/#validate-webhooks",
-        schemes: &[SchemeSpec::Signature(SignatureSpec {
-            header: "circleci-signature",
-            format: FormatSpec::List {
-                separator: ',',
-                prefix: "v1=",
-            },
-            algorithm: Sha256,
-            encoding: Hex,
-            signed: "{body}",
-            timestamp: None,
-            id_header: None,
-            body_digest_param: None,
-            url_variants: false,
-        })],
+        schemes: &[versioned_body_signature("circleci-signature")],
         legacy: &[],
         key_encoding: TEXT,
         delivery_id: Some("json:/id"),
