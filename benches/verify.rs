@@ -106,6 +106,7 @@ fn verification(c: &mut Criterion) {
                     verifier
                         .verify(
                             black_box(&Presented {
+                                method: "POST",
                                 headers: headers.lines(),
                                 query: query.as_deref(),
                                 url: Some(URL),

@@ -4,6 +4,9 @@
 # What building hookfence needs beyond Rust: pingora's zlib-ng is built with
 # cmake and a C compiler.
 BUILD_PACKAGES=(cmake build-essential pkg-config)
+# What the test suite needs beyond building: a real redis-server for the
+# Redis tests, a headless browser and its WebDriver for the console tests.
+TEST_PACKAGES=(redis-server chromium chromium-driver)
 
 ensure_packages() {
   local missing=()
@@ -30,8 +33,9 @@ ensure_rust() {
 # kubernetes-validate and check-jsonschema validate the deployment examples
 # against the Kubernetes and Compose schemas they carry (tests/deploy.rs);
 # standardwebhooks, the Standard Webhooks reference library, verifies what
-# `sign_forwarded` signs (tests/sign_forwarded.rs).
-TEST_TOOLS=(check-jsonschema==0.39.0 kubernetes-validate==1.37.0 standardwebhooks==1.1.0)
+# `sign_forwarded` signs (tests/sign_forwarded.rs); selenium drives Debian's
+# chromium through chromium-driver in the console tests (tests/console.rs).
+TEST_TOOLS=(check-jsonschema==0.39.0 kubernetes-validate==1.37.0 standardwebhooks==1.1.0 selenium==4.51.0)
 TEST_TOOLS_VENV=target/tools/venv
 
 ensure_test_tools() {

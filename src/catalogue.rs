@@ -112,6 +112,7 @@ fn encoding(encoding: Encoding) -> &'static str {
         Encoding::Hex => "hex",
         Encoding::Base64 => "base64",
         Encoding::Base64url => "base64url",
+        Encoding::Base64urlUnpadded => "base64url, unpadded",
     }
 }
 

@@ -135,6 +135,50 @@ impl Outcome {
             Outcome::Handshake => 200,
         }
     }
+
+    /// What the outcome means to someone watching a route (the console's
+    /// chart colours).
+    pub fn class(self) -> Class {
+        match self {
+            Outcome::Forwarded | Outcome::Filtered | Outcome::Duplicate | Outcome::Queued | Outcome::Handshake => {
+                Class::Accepted
+            }
+            Outcome::RejectedMissingSignature
+            | Outcome::RejectedBadSignature
+            | Outcome::RejectedStaleTimestamp
+            | Outcome::RejectedUnknownTenant
+            | Outcome::RejectedNoDeliveryId
+            | Outcome::RejectedBodyTooLarge
+            | Outcome::RejectedTimeout
+            | Outcome::RejectedMethod
+            | Outcome::BadRequest
+            | Outcome::NoRoute => Class::Rejected,
+            Outcome::InFlight
+            | Outcome::StoreUnavailable
+            | Outcome::Overloaded
+            | Outcome::UpstreamError
+            | Outcome::UpstreamTimeout
+            | Outcome::QueueFull
+            | Outcome::QueueUnavailable => Class::Failed,
+        }
+    }
+
+    /// The outcome with this label.
+    pub fn from_label(label: &str) -> Option<Outcome> {
+        Outcome::ALL.into_iter().find(|o| o.as_str() == label)
+    }
+}
+
+/// What a delivery's outcome means to someone watching a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// Taken: forwarded, queued, answered in place, or a duplicate.
+    Accepted,
+    /// Refused as not genuine or not acceptable.
+    Rejected,
+    /// Possibly genuine, but hookfence or the upstream could not take it
+    /// (the sender should retry).
+    Failed,
 }
 
 impl From<&Rejection> for Outcome {
@@ -144,7 +188,7 @@ impl From<&Rejection> for Outcome {
             Rejection::Duplicate(_) | Rejection::Malformed(_) | Rejection::BadSignature | Rejection::BadToken => {
                 Outcome::RejectedBadSignature
             }
-            Rejection::StaleTimestamp => Outcome::RejectedStaleTimestamp,
+            Rejection::StaleTimestamp(_) => Outcome::RejectedStaleTimestamp,
         }
     }
 }

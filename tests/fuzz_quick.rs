@@ -23,11 +23,14 @@ use hookfence::verify::{Location, Presented};
 
 fn key_text(preset: &Preset) -> &'static str {
     // Whichever form the preset's keys take: text, whsec_ (Svix and
-    // Standard Webhooks), or an Ed25519 public key (Discord).
+    // Standard Webhooks), an Ed25519 public key in hex (Discord) or base64
+    // (Telnyx), a P-256 public key (SendGrid).
     [
         "quick-fuzz-secret",
         "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
         "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a",
+        "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=",
+        "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEEDr2LjtURuePQzplybdC+u4CwrqDqBaWjcMMsTbhdbcwHBcepxo7yAQGhHPTnlvFYPAZFceEu/1FwCM/QmGUhA==",
     ]
     .into_iter()
     .find(|key| preset.key(key).is_ok())
@@ -63,11 +66,14 @@ proptest! {
                 }
             }
             for name in ["x-slack-request-timestamp", "webhook-id", "webhook-timestamp", "x-signature-timestamp",
-                         "twitch-eventsub-message-id", "twitch-eventsub-message-timestamp", "x-zm-request-timestamp"] {
+                         "twitch-eventsub-message-id", "twitch-eventsub-message-timestamp", "x-zm-request-timestamp",
+                         "x-frameio-request-timestamp", "x-zendesk-webhook-signature-timestamp", "box-delivery-timestamp",
+                         "telnyx-timestamp", "x-hubspot-request-timestamp", "x-twilio-email-event-webhook-timestamp"] {
                 headers.push(name, &value);
             }
         }
         let delivery = Presented {
+            method: "POST",
             headers: headers.lines(),
             query: Some(&query),
             url: Some("https://hooks.example.com/quick"),

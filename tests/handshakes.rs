@@ -283,3 +283,42 @@ fn dropboxs_verification_request_is_answered_with_the_challenge() {
     let refused = get(&off, "/hooks/dropbox?challenge=abc");
     assert_eq!(refused.status, 405, "with handshake = false the route takes POSTs only");
 }
+
+#[test]
+fn oktas_verification_request_is_answered_from_its_header() {
+    let upstream = Upstream::start(Behaviour::Respond(200));
+    let secret = "Bearer okta-event-hook-secret";
+    let hookfence = start("okta", secret, &upstream, "");
+    let check = |headers: &str| {
+        support::Client::connect(hookfence.addr)
+            .send(format!("GET /hooks/okta HTTP/1.1\r\nHost: hooks\r\n{headers}Connection: close\r\n\r\n").as_bytes())
+            .response()
+    };
+    // https://developer.okta.com/docs/concepts/event-hooks/#one-time-verification-request
+    let answer = check("X-Okta-Verification-Challenge: 8wTxu5RhPmyE4jC0OLC7ri7mWkkr3uCu\r\n");
+    assert_eq!(answer.status, 200);
+    assert_eq!(
+        answer.body_str(),
+        r#"{"verification":"8wTxu5RhPmyE4jC0OLC7ri7mWkkr3uCu"}"#
+    );
+    assert_eq!(answer.header("content-type"), Some("application/json"));
+    assert_eq!(check("").status, 405, "a GET without the challenge is not a delivery");
+    assert_eq!(
+        check("X-Okta-Verification-Challenge: <script>\r\n").status,
+        405,
+        "markup is not echoed"
+    );
+    assert!(upstream.requests().is_empty(), "the check is never forwarded");
+
+    let body = br#"{"eventType":"com.okta.event_hook","eventId":"b5a188b9-5ece-4636-b041-482ffda96311","data":{"events":[{"eventType":"user.session.start"}]}}"#;
+    let delivery = post(hookfence.addr, "/hooks/okta", &[("Authorization", secret)], body);
+    assert_eq!(delivery.body_str(), "upstream says hi");
+    let forged = post(
+        hookfence.addr,
+        "/hooks/okta",
+        &[("Authorization", "Bearer guess")],
+        body,
+    );
+    assert_eq!(forged.status, 401);
+    assert_eq!(upstream.requests().len(), 1);
+}

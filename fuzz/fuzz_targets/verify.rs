@@ -14,11 +14,14 @@ use hookfence::verify::{Location, Presented};
 /// Keys in each preset's format (Standard Webhooks: whsec_; Discord: a public key).
 fn key_text(preset: &hookfence::verify::presets::Preset) -> &'static str {
     // Whichever form the preset's keys take: text, whsec_ (Svix and
-    // Standard Webhooks), or an Ed25519 public key (Discord).
+    // Standard Webhooks), an Ed25519 public key in hex (Discord) or base64
+    // (Telnyx), a P-256 public key (SendGrid).
     [
         "fuzz-secret-key-that-is-long-enough",
         "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
         "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a",
+        "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=",
+        "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEEDr2LjtURuePQzplybdC+u4CwrqDqBaWjcMMsTbhdbcwHBcepxo7yAQGhHPTnlvFYPAZFceEu/1FwCM/QmGUhA==",
     ]
     .into_iter()
     .find(|key| preset.key(key).is_ok())
@@ -67,6 +70,7 @@ fuzz_target!(|data: &[u8]| {
     }
     let query = std::str::from_utf8(query).ok();
     let delivery = Presented {
+        method: "POST",
         headers: headers.lines(),
         query,
         url: Some("https://hooks.example.com/fuzz"),

@@ -5,18 +5,28 @@
 //! - `GET /readyz`: config loaded, public listeners accepting, the dedup
 //!   store answering when some route fails closed without it, and the
 //!   delivery queue answering when some route uses it;
-//! - `GET /deliveries?route=NAME[&limit=N]`: the route's recent deliveries,
-//!   newest first (the audit records; no body, no secret);
-//! - `/queue…`: the delivery queue, read and operated ([`queue`]).
+//! - `GET /deliveries[?route=NAME&…]`: recent deliveries, newest first,
+//!   filtered ([`deliveries`]; the audit records, no body, no secret), and
+//!   `GET /deliveries/SEQ`: one, with its head (credentials as `…`);
+//! - `GET /routes`: per route, its last 5 minutes and hour ([`console`]);
+//! - `/queue…`: the delivery queue, read and operated ([`queue`]);
+//! - `GET /`: the deliveries console, a page over the endpoints above.
 //!
 //! Endpoints that change state (`POST`, `DELETE`) need
 //! `Authorization: Bearer <server.admin_token>` when a token is set, and are
 //! refused outright without one unless the listener is on loopback. The
 //! token travels in a header, never a cookie: a page elsewhere cannot make
-//! a browser act with it.
+//! a browser act with it. Reading what an operator alone should see (a
+//! delivery's head, a queued delivery) needs the token too when one is set.
+//! No response allows another origin to read it (no CORS), and the console
+//! may not be framed.
 
+mod console;
+mod deliveries;
 mod queue;
+mod redact;
 
+use std::borrow::Cow;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,6 +45,20 @@ use crate::dedup::Policy;
 use crate::state::Shared;
 
 const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+/// Sent with every admin response: the console runs only its own script,
+/// talks only to this listener, and may not be framed (clickjacking) or
+/// leak its URL; nothing is cached (deliveries change, tokens must not
+/// linger on disk).
+const SECURITY_HEADERS: [(&str, &str); 5] = [
+    (
+        "content-security-policy",
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+    ),
+    ("x-content-type-options", "nosniff"),
+    ("x-frame-options", "DENY"),
+    ("referrer-policy", "no-referrer"),
+    ("cache-control", "no-store"),
+];
 const JSON: &str = "application/json";
 /// How long `/readyz` waits for a listener to accept.
 const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
@@ -53,7 +77,7 @@ impl AdminApp {
 pub(crate) struct Reply {
     status: u16,
     content_type: &'static str,
-    body: String,
+    body: Cow<'static, str>,
 }
 
 impl Reply {
@@ -61,7 +85,7 @@ impl Reply {
         Self {
             status,
             content_type: JSON,
-            body: value.to_string(),
+            body: value.to_string().into(),
         }
     }
 
@@ -108,29 +132,48 @@ impl AdminApp {
                 None => Reply::error(405, "method not allowed"),
             };
         }
+        if let Some(asset) = console::asset(path) {
+            return Reply {
+                status: 200,
+                content_type: asset.content_type,
+                body: Cow::Borrowed(asset.body),
+            };
+        }
         match path {
             "/metrics" => Reply {
                 status: 200,
                 content_type: PROMETHEUS_TEXT,
-                body: self.metrics().await,
+                body: self.metrics().await.into(),
             },
             "/healthz" => Reply::json(200, json!({ "status": "alive" })),
             "/readyz" => self.readiness().await,
-            "/deliveries" => self.deliveries(query),
-            // A queued delivery's head (its ids, ordering key, headers) is
-            // for operators: with a token set, reading it needs the token.
-            _ if path == "/queue" || path.starts_with("/queue/") => {
-                if self.shared.live().config.server.admin_token.is_some() {
-                    if let Err(refusal) = self.authorize(header) {
-                        return refusal;
-                    }
-                }
-                queue::read(&self.shared, path, query).await
-            }
+            "/routes" => console::routes(&self.shared).await,
+            "/deliveries" => deliveries::list(&self.shared, query),
+            // A delivery's head and a queued delivery (ids, ordering key,
+            // headers, a body preview) are for operators: with a token
+            // set, reading them needs the token.
+            _ if path.starts_with("/deliveries/") => match self.authorize_reading(header) {
+                Ok(()) => deliveries::show(&self.shared, &path["/deliveries/".len()..]).await,
+                Err(refusal) => refusal,
+            },
+            _ if path == "/queue" || path.starts_with("/queue/") => match self.authorize_reading(header) {
+                Ok(()) => queue::read(&self.shared, path, query).await,
+                Err(refusal) => refusal,
+            },
             _ => Reply::error(
                 404,
-                "not found; try /metrics, /healthz, /readyz, /deliveries?route=NAME or /queue",
+                "not found; try /, /metrics, /healthz, /readyz, /routes, /deliveries or /queue",
             ),
+        }
+    }
+
+    /// Whether a read of what only operators should see may go ahead: with
+    /// a token set, it needs the token.
+    fn authorize_reading(&self, header: &pingora::http::RequestHeader) -> Result<(), Reply> {
+        if self.shared.live().config.server.admin_token.is_some() {
+            self.authorize(header)
+        } else {
+            Ok(())
         }
     }
 
@@ -214,36 +257,6 @@ impl AdminApp {
         });
         Reply::json(if ready { 200 } else { 503 }, body)
     }
-
-    fn deliveries(&self, query: &str) -> Reply {
-        let mut route = None;
-        let mut limit = usize::MAX;
-        for (key, value) in form_urlencoded::parse(query.as_bytes()) {
-            match &*key {
-                "route" => route = Some(value.into_owned()),
-                "limit" => match value.parse() {
-                    Ok(n) => limit = n,
-                    Err(_) => return Reply::json(400, json!({ "error": "limit must be a number" })),
-                },
-                _ => {}
-            }
-        }
-        let live = self.shared.live();
-        let known: Vec<&str> = live.config.routes.routes().iter().map(|r| r.name.as_str()).collect();
-        let Some(route) = route else {
-            return Reply::json(400, json!({ "error": "give ?route=NAME", "routes": known }));
-        };
-        match self.shared.recent.list(&route) {
-            Some(mut deliveries) if known.contains(&route.as_str()) => {
-                deliveries.truncate(limit);
-                Reply::json(200, json!({ "route": route, "deliveries": deliveries }))
-            }
-            _ => Reply::json(
-                404,
-                json!({ "error": format!("no route named `{route}`"), "routes": known }),
-            ),
-        }
-    }
 }
 
 /// Whether a listener accepts connections (a wildcard address is probed on loopback).
@@ -269,9 +282,15 @@ fn on_loopback(address: &str) -> bool {
 }
 
 async fn write(session: &mut ServerSession, reply: Reply) -> pingora::Result<()> {
-    let body = Bytes::from(reply.body);
-    let mut response = ResponseHeader::build(reply.status, Some(3))?;
+    let body = match reply.body {
+        Cow::Borrowed(text) => Bytes::from_static(text.as_bytes()),
+        Cow::Owned(text) => Bytes::from(text),
+    };
+    let mut response = ResponseHeader::build(reply.status, Some(3 + SECURITY_HEADERS.len()))?;
     response.insert_header(CONTENT_TYPE, reply.content_type)?;
+    for (name, value) in SECURITY_HEADERS {
+        response.insert_header(name, value)?;
+    }
     if reply.status == 401 {
         response.insert_header(http::header::WWW_AUTHENTICATE, "Bearer")?;
     }

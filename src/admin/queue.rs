@@ -18,32 +18,16 @@ use std::sync::Arc;
 use http::Method;
 use serde_json::{json, Value};
 
-use super::Reply;
+use super::{redact, Reply};
+use crate::config::Route;
 use crate::delivery::store::Change;
 use crate::delivery::{id, now_ms, Entry, QueueStore, State};
-use crate::header_lines::names_equal;
 use crate::state::Shared;
 use crate::upstream::Request;
 
 /// Deliveries listed at most per request.
 const MAX_LISTED: usize = 1000;
 const DEFAULT_LISTED: usize = 100;
-/// Shown instead of a credential.
-const REDACTED: &str = "…";
-/// Header and query names whose values are never shown, whatever the route
-/// (substrings, lowercase).
-const SECRET_LOOKING: [&str; 9] = [
-    "signature",
-    "sig",
-    "hmac",
-    "token",
-    "secret",
-    "auth",
-    "cookie",
-    "key",
-    "password",
-];
-
 /// The store, if the config uses a queue or it is open already.
 fn store(shared: &Shared) -> Option<Result<&Arc<dyn QueueStore>, Reply>> {
     let queue = &shared.queue;
@@ -108,7 +92,9 @@ pub async fn read(shared: &Shared, path: &str, query: &str) -> Reply {
         Some(Ok(store)) => store.as_ref(),
     };
     let parts: Vec<&str> = path
-        .trim_start_matches("/queue")
+        // Once: a route may be called `queued`.
+        .strip_prefix("/queue")
+        .unwrap_or(path)
         .split('/')
         .filter(|p| !p.is_empty())
         .collect();
@@ -265,71 +251,48 @@ fn entry_view(entry: &Entry) -> Value {
 /// The head of a stored request, credentials shown as `…`; never its body.
 fn request_view(shared: &Shared, route: &str, request: &Request) -> Value {
     let live = shared.live();
-    let configured = live.config.route(route);
-    let secret_header = |name: &[u8]| {
-        let lower = String::from_utf8_lossy(name).to_ascii_lowercase();
-        SECRET_LOOKING.iter().any(|s| lower.contains(s))
-            || configured.is_some_and(|r| {
-                r.credential_headers
-                    .iter()
-                    .any(|h| names_equal(name, h.as_str().as_bytes()))
-                    || r.sign_forwarded.as_ref().is_some_and(|s| s.writes(name))
-            })
-    };
-    let headers: Vec<Value> = request
-        .header_lines()
-        .map(|(name, value)| {
-            let shown = if secret_header(name) {
-                REDACTED.to_owned()
-            } else {
-                String::from_utf8_lossy(value).into_owned()
-            };
-            json!([String::from_utf8_lossy(name), shown])
-        })
-        .collect();
-    let credential_params: &[String] = configured.map_or(&[], |r| r.credential_query.as_slice());
-    json!({
-        "method": request.method.as_str(),
-        "target": redact_query(&String::from_utf8_lossy(&request.target), credential_params),
-        "headers": headers,
-        "body_bytes": request.body.len(),
-    })
+    let target = String::from_utf8_lossy(&request.target);
+    let mut view = redact::head_view(
+        live.config.route(route),
+        request.method.as_str(),
+        &target,
+        request.header_lines(),
+    );
+    view["body_bytes"] = json!(request.body.len());
+    view
 }
 
-/// `target` with the values of credential-looking query parameters as `…`.
-fn redact_query(target: &str, credential_params: &[String]) -> String {
-    let Some((path, query)) = target.split_once('?') else {
-        return target.to_owned();
-    };
-    let pairs: Vec<String> = query
-        .split('&')
-        .map(|pair| {
-            let (name, _) = pair.split_once('=').unwrap_or((pair, ""));
-            let decoded: String = form_urlencoded::parse(name.as_bytes()).map(|(k, _)| k).collect();
-            let lower = decoded.to_ascii_lowercase();
-            let secret = credential_params.contains(&decoded) || SECRET_LOOKING.iter().any(|s| lower.contains(s));
-            if secret && pair.contains('=') {
-                format!("{name}={REDACTED}")
-            } else {
-                pair.to_owned()
-            }
-        })
-        .collect();
-    format!("{path}?{}", pairs.join("&"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::redact_query;
-
-    #[test]
-    fn query_credentials_are_redacted_and_the_rest_kept() {
-        let params = ["t".to_owned()];
-        assert_eq!(redact_query("/h?t=abc&x=1", &params), "/h?t=…&x=1");
-        assert_eq!(
-            redact_query("/h?api_key=1&access%5Ftoken=2&n", &[]),
-            "/h?api_key=…&access%5Ftoken=…&n"
-        );
-        assert_eq!(redact_query("/h", &params), "/h");
+/// A queued delivery's state and attempts, for the console's view of one
+/// delivery: `Ok(None)` once it has left the queue (delivered or
+/// discarded), or when no route uses the queue.
+pub async fn attempts(shared: &Shared, route: &str, id: &str) -> Result<Option<Value>, String> {
+    let Some(store) = store(shared) else { return Ok(None) };
+    let store = store.map_err(|reply| reply.body)?;
+    if !id::is_valid(id) {
+        return Ok(None);
     }
+    match store.get(route, id).await {
+        Ok(found) => Ok(found.map(|(entry, _)| entry_view(&entry))),
+        Err(e) => Err(format!("the queue is unavailable: {e}")),
+    }
+}
+
+/// A route's queue figures for the console's overview; `None` when the
+/// route does not use the queue.
+pub async fn figures(shared: &Shared, route: &Route) -> Option<Value> {
+    if !route.delivery.mode.uses_queue() {
+        return None;
+    }
+    let store = match store(shared)? {
+        Ok(store) => store,
+        Err(reply) => return Some(json!({ "error": reply.body })),
+    };
+    Some(match store.stats(&route.name).await {
+        Ok(stats) => json!({
+            "pending": stats.pending,
+            "dead": stats.dead,
+            "oldest_age_seconds": stats.oldest_received_ms.map(|t| now_ms().saturating_sub(t) as f64 / 1000.0),
+        }),
+        Err(e) => json!({ "error": format!("the queue is unavailable: {e}") }),
+    })
 }

@@ -90,7 +90,7 @@ pub fn run(args: &SignArgs) -> Result<String, String> {
         now: SystemTime::now(),
     };
     let credentials = signer.scheme.sign(&signer.key, &request).ok_or(
-        "this scheme cannot be signed here: Ed25519 needs the sender's private key, which hookfence never holds",
+        "this scheme cannot be signed here: a public-key signature (Ed25519, ECDSA) needs the sender's private key, which hookfence never holds",
     )?;
     if signer.scheme_signs_url() && signed_url.is_none() {
         return Err("this provider signs the URL it calls: give --url (or --send / --curl)".into());

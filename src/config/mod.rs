@@ -191,6 +191,8 @@ pub struct Route {
     pub enforce: bool,
     /// The provider's endpoint handshake, answered by hookfence.
     pub handshake: Option<RouteHandshake>,
+    /// How many bytes of each body are kept for the console (`keep_bodies`).
+    pub keep_bodies: Option<usize>,
     /// The provider's `GET` subscription check and the route's token for it
     /// (for a check that carries one).
     pub subscription: Option<(&'static crate::verify::handshake::QueryChallenge, Option<Secret>)>,

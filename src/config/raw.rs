@@ -249,9 +249,14 @@ pub struct RawRoute {
     pub ordering_key: Option<Spanned<String>>,
     /// This route's retry policy (else `[queue.retry]`, else the defaults).
     pub retry: Option<Spanned<RawRetry>>,
+    /// Keep the start of each body beside its record, for the console.
+    #[serde(default)]
+    pub keep_bodies: bool,
+    /// How much of each body `keep_bodies` keeps (default 16 KiB).
+    pub keep_body_bytes: Option<Spanned<ByteSize>>,
 }
 
-/// A custom scheme: a signature (HMAC or Ed25519) in a header, or a token.
+/// A custom scheme: a signature (HMAC, Ed25519 or ECDSA P-256) in a header, or a token.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawCustom {

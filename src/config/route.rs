@@ -29,6 +29,10 @@ use crate::verify::timestamp::TimestampSource;
 use crate::verify::token::TokenSource;
 use crate::verify::Scheme;
 
+/// `keep_bodies` keeps this much of each body unless `keep_body_bytes` says otherwise.
+const DEFAULT_KEPT_BODY: usize = 16 * 1024;
+const MAX_KEPT_BODY: usize = 1 << 20;
+
 /// What building one route needs besides the raw table.
 pub(super) struct RouteContext<'a> {
     pub index: usize,
@@ -142,6 +146,7 @@ impl RouteContext<'_> {
             _ => Default::default(),
         };
         let enforce = self.enforce(raw, built.as_ref().map(|b| &b.verification), report);
+        let keep_bodies = self.keep_bodies(raw, report);
         let read_headers = read_headers(
             built.as_ref().map(|b| &b.verification),
             &credentials.0,
@@ -168,6 +173,7 @@ impl RouteContext<'_> {
             allow_encoded_path: raw.allow_encoded_path,
             enforce,
             handshake,
+            keep_bodies,
             subscription,
             secret_names: match (&raw.tenant_param, &raw.secrets) {
                 (None, Some(list)) => list.get_ref().iter().map(|r| r.get_ref().clone()).collect(),
@@ -179,6 +185,31 @@ impl RouteContext<'_> {
             credential_query: credentials.1,
             read_headers,
         })
+    }
+
+    /// `keep_bodies`: how much of each body is kept for the console.
+    fn keep_bodies(&self, raw: &RawRoute, report: &mut Reporter<'_>) -> Option<usize> {
+        match (&raw.keep_body_bytes, raw.keep_bodies) {
+            (Some(size), false) => {
+                report.error(
+                    Some(size.span()),
+                    self.key("keep_body_bytes"),
+                    "keep_body_bytes needs keep_bodies = true",
+                );
+                None
+            }
+            (Some(size), true) if size.get_ref().0 == 0 || size.get_ref().0 > MAX_KEPT_BODY as u64 => {
+                report.error(
+                    Some(size.span()),
+                    self.key("keep_body_bytes"),
+                    "must be between 1 byte and 1MiB (bodies are kept in memory, recent_deliveries of them per route)",
+                );
+                None
+            }
+            (Some(size), true) => usize::try_from(size.get_ref().0).ok(),
+            (None, true) => Some(DEFAULT_KEPT_BODY),
+            (None, false) => None,
+        }
     }
 
     /// The provider's `GET` subscription check: with the route's

@@ -335,6 +335,13 @@ impl RequestHead {
         self.block.bytes = Bytes::copy_from_slice(&self.block.bytes);
     }
 
+    /// A copy of the head's bytes as received, for the console's view of a
+    /// delivery; `None` past `limit` bytes (a hostile head is not worth
+    /// keeping).
+    pub fn copy_within(&self, limit: usize) -> Option<Bytes> {
+        (self.block.bytes.len() <= limit).then(|| Bytes::copy_from_slice(&self.block.bytes))
+    }
+
     /// The request target exactly as sent.
     pub fn target(&self) -> &str {
         // httparse admits only valid UTF-8 in a target.

@@ -7,6 +7,8 @@
 
 use std::time::{Duration, SystemTime};
 
+use bytes::Bytes;
+
 use crate::config::Route;
 use crate::outcome::Outcome;
 use crate::telemetry::AuditRecord;
@@ -50,6 +52,10 @@ pub struct DeliveryContext<'l> {
     pub shadow: Option<Outcome>,
     /// Which of `keys` verified the delivery.
     pub matched_key: Option<usize>,
+    /// The head as received and the start of the body (`keep_bodies`),
+    /// for the console.
+    pub kept_head: Option<Bytes>,
+    pub kept_body: Option<Bytes>,
 }
 
 impl<'l> DeliveryContext<'l> {
@@ -74,6 +80,8 @@ impl<'l> DeliveryContext<'l> {
             trace: None,
             shadow: None,
             matched_key: None,
+            kept_head: None,
+            kept_body: None,
         }
     }
 
@@ -130,6 +138,8 @@ impl<'l> DeliveryContext<'l> {
             shadow: self.route.is_some_and(|route| !route.enforce),
             secret_position: self.matched_key.map(|i| i + 1),
             secret: self.matched_key.and_then(|i| self.route?.secret_names.get(i).cloned()),
+            head: self.kept_head,
+            body_preview: self.kept_body,
         }
     }
 }

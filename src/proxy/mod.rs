@@ -26,6 +26,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use http::Method;
 use pingora::apps::ServerApp;
 use pingora::protocols::Stream;
@@ -47,6 +48,10 @@ use crate::verify::Presented;
 use body::BodyError;
 use client::{Arrival, Client};
 use context::DeliveryContext;
+
+/// Heads up to this size are kept beside their delivery's record for the
+/// console (an ordinary webhook head is 1–2 KiB).
+const KEPT_HEAD_LIMIT: usize = 16 * 1024;
 
 /// The pingora application serving the public listener(s).
 pub struct HookfenceApp {
@@ -232,6 +237,7 @@ impl HookfenceApp {
         let started = Instant::now();
         let mut ctx = DeliveryContext::new(head.method.to_string(), head.path().to_owned());
         ctx.trace = Some(TraceContext::of(head.headers()));
+        ctx.kept_head = head.copy_within(KEPT_HEAD_LIMIT);
         let mut exchange = Exchange {
             persistent: head.persistent && !draining,
             client,
@@ -278,6 +284,11 @@ impl HookfenceApp {
         .map_err(|e| body_refusal(e, ctx))?;
         exchange.body_read = true;
         ctx.body_bytes = body.len();
+        if let Some(limit) = route.keep_bodies {
+            // A copy, not a slice: a slice would hold the whole body's
+            // buffer for as long as the delivery is listed.
+            ctx.kept_body = Some(Bytes::copy_from_slice(&body[..body.len().min(limit)]));
+        }
         verify(route, &exchange.head, &body, ctx)?;
         let fields = FieldReader::new(exchange.head.headers(), &body, &route.body_fields);
         ctx.read_fields(&fields);
@@ -313,7 +324,7 @@ fn conclude(live: &Live, ctx: DeliveryContext<'_>, ending: &Ending, started: Ins
     telemetry
         .metrics
         .observe(outcome, elapsed, body_bytes, upstream_status, upstream_duration);
-    telemetry.recent.record(record).emit();
+    telemetry.recent.record(outcome, record).emit();
 }
 
 /// The route for the request, and the keys it verifies it with.
@@ -367,6 +378,7 @@ fn verify(route: &Route, head: &RequestHead, body: &[u8], ctx: &mut DeliveryCont
         .as_ref()
         .map(|base| format!("{base}{}", head.origin_form()));
     let presented = Presented {
+        method: head.method.as_str(),
         headers: head.headers(),
         query: head.query(),
         url: url.as_deref(),
@@ -381,10 +393,9 @@ fn verify(route: &Route, head: &RequestHead, body: &[u8], ctx: &mut DeliveryCont
         }
         Err(rejection) => {
             ctx.signature_valid = Some(false);
-            let message = rejection.to_string();
             let outcome = Outcome::from(&rejection);
-            let early = EarlyAnswer::error(outcome, &message);
-            ctx.reason = Some(message);
+            let early = EarlyAnswer::error(outcome, &rejection.to_string());
+            ctx.reason = Some(rejection.explain(ctx.keys.len()));
             if !route.enforce {
                 // Shadow mode: recorded as the refusal it would have been,
                 // forwarded anyway, marked unverified.
@@ -397,7 +408,7 @@ fn verify(route: &Route, head: &RequestHead, body: &[u8], ctx: &mut DeliveryCont
 }
 
 /// A `GET` subscription check (Meta's `hub.mode=subscribe`, Dropbox's
-/// `challenge`): answered with the challenge (when the check carries a
+/// `challenge`, Okta's verification header): answered with the challenge (when the check carries a
 /// token, only if it matches the route's `verify_token`: 403 if not); any
 /// other `GET` on such a route is not a delivery.
 fn subscription_check(route: &Route, head: &RequestHead, ctx: &mut DeliveryContext<'_>) -> Result<(), EarlyAnswer> {
@@ -407,10 +418,10 @@ fn subscription_check(route: &Route, head: &RequestHead, ctx: &mut DeliveryConte
     if head.method != Method::GET {
         return Ok(());
     }
-    match check.judge(head.query().unwrap_or_default(), token.as_ref()) {
-        QueryVerdict::Answer(challenge) => {
+    match check.judge(head.query().unwrap_or_default(), head.headers(), token.as_ref()) {
+        QueryVerdict::Answer(reply) => {
             ctx.reason = Some("subscription check answered".into());
-            Err(EarlyAnswer::with_body(Outcome::Handshake, AnswerBody::Text(challenge)))
+            Err(EarlyAnswer::with_body(Outcome::Handshake, answer_body(reply)))
         }
         QueryVerdict::WrongToken => {
             ctx.signature_valid = Some(false);
@@ -442,11 +453,14 @@ fn handshake(route: &Route, fields: &FieldReader<'_>, ctx: &mut DeliveryContext<
         return Ok(());
     };
     ctx.reason = Some("endpoint handshake answered".into());
-    let body = match reply {
+    Err(EarlyAnswer::with_body(Outcome::Handshake, answer_body(reply)))
+}
+
+fn answer_body(reply: Reply) -> AnswerBody {
+    match reply {
         Reply::Json(text) => AnswerBody::JsonText(text),
         Reply::Text(text) => AnswerBody::Text(text),
-    };
-    Err(EarlyAnswer::with_body(Outcome::Handshake, body))
+    }
 }
 
 /// The route's event and branch lists, and its test-event answer.

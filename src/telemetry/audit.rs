@@ -4,7 +4,9 @@
 //!
 //! It carries what an operator needs to answer "what happened to this
 //! delivery?" and nothing a secret or a payload could leak through: no body,
-//! no signature, no credential header, no query string.
+//! no signature, no credential header, no query string. (The console's
+//! view of one delivery shows its head with credentials redacted, from a
+//! copy kept in memory beside the record, never written out.)
 
 use std::time::SystemTime;
 
@@ -51,6 +53,14 @@ pub struct AuditRecord {
     pub secret_position: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
+    /// The request head as received, for the console's view of one
+    /// delivery: kept in memory only, never logged, shown with its
+    /// credentials redacted (`crate::admin::redact`).
+    #[serde(skip)]
+    pub head: Option<bytes::Bytes>,
+    /// The start of the body, on routes with `keep_bodies`; never logged.
+    #[serde(skip)]
+    pub body_preview: Option<bytes::Bytes>,
 }
 
 impl AuditRecord {

@@ -7,6 +7,7 @@ pub mod logging;
 pub mod metrics;
 pub mod queue_metrics;
 pub mod recent;
+pub mod timeline;
 
 pub use audit::AuditRecord;
 pub use logging::LogFormat;

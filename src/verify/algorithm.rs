@@ -1,16 +1,19 @@
 //! The cryptography behind signature schemes: HMAC (SHA-1, SHA-256, SHA-512)
-//! with a shared secret, or Ed25519 with the sender's public key.
+//! with a shared secret, or Ed25519 / ECDSA P-256 with the sender's public
+//! key.
 //!
 //! Given the keys, the signed content and the presented signatures, an
 //! algorithm answers one question: does any presented signature prove the
 //! content under any key? HMAC comparisons run in constant time; Ed25519 uses
-//! strict verification (no malleable or small-order signatures).
+//! strict verification (no malleable or small-order signatures); ECDSA is
+//! ring's (already in the tree through rustls), DER signatures over SHA-256.
 
 use std::borrow::Cow;
 
 use ed25519_dalek::{Signature, VerifyingKey};
 use hmac::digest::KeyInit;
 use hmac::{Hmac, Mac};
+use ring::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_ASN1};
 use serde::Deserialize;
 use sha1::Sha1;
 use sha2::{Sha256, Sha512};
@@ -32,7 +35,23 @@ pub enum Algorithm {
     Sha512,
     /// Ed25519 signatures; the configured keys are the sender's public keys.
     Ed25519,
+    /// ECDSA over P-256 with SHA-256, DER-encoded signatures (SendGrid); the
+    /// configured keys are the sender's public keys as DER
+    /// SubjectPublicKeyInfo.
+    #[serde(rename = "ecdsa-p256")]
+    EcdsaP256,
 }
+
+/// A P-256 public key's DER SubjectPublicKeyInfo before its uncompressed
+/// point: SEQUENCE { SEQUENCE { id-ecPublicKey, prime256v1 }, BIT STRING }.
+/// Every P-256 key is written with exactly these bytes, so matching them is
+/// a complete parse.
+const P256_SPKI_PREFIX: [u8; 26] = [
+    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce,
+    0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+];
+/// `0x04 || x || y`.
+const P256_POINT_LEN: usize = 65;
 
 /// A MAC output, on the stack.
 pub struct MacOutput {
@@ -64,6 +83,8 @@ pub enum PreparedKey {
     Sha256(Hmac<Sha256>),
     Sha512(Hmac<Sha512>),
     Ed25519(VerifyingKey),
+    /// The uncompressed point, as ring takes it.
+    EcdsaP256(Box<[u8; P256_POINT_LEN]>),
 }
 
 impl PreparedKey {
@@ -73,6 +94,7 @@ impl PreparedKey {
             PreparedKey::Sha256(_) => Algorithm::Sha256,
             PreparedKey::Sha512(_) => Algorithm::Sha512,
             PreparedKey::Ed25519(_) => Algorithm::Ed25519,
+            PreparedKey::EcdsaP256(_) => Algorithm::EcdsaP256,
         }
     }
 }
@@ -84,13 +106,21 @@ impl Algorithm {
             Algorithm::Sha256 => "HMAC-SHA256",
             Algorithm::Sha512 => "HMAC-SHA512",
             Algorithm::Ed25519 => "Ed25519",
+            Algorithm::EcdsaP256 => "ECDSA P-256 (SHA-256)",
         }
+    }
+
+    /// Whether keys are public keys: a signature cannot be made with them
+    /// (`hookfence sign`, `sign_forwarded`).
+    pub fn is_asymmetric(self) -> bool {
+        matches!(self, Algorithm::Ed25519 | Algorithm::EcdsaP256)
     }
 
     /// How keys for this algorithm are written in secret files and variables.
     pub fn default_key_encoding(self) -> KeyEncoding {
         match self {
             Algorithm::Ed25519 => KeyEncoding::Hex { len: Some(32) },
+            Algorithm::EcdsaP256 => KeyEncoding::Base64 { prefix: "" },
             _ => KeyEncoding::Text,
         }
     }
@@ -102,6 +132,10 @@ impl Algorithm {
             Algorithm::Ed25519 => ed25519_key(key)
                 .map(|_| ())
                 .ok_or_else(|| "is not a valid Ed25519 public key".to_owned()),
+            Algorithm::EcdsaP256 => p256_point(key).map(|_| ()).ok_or_else(|| {
+                "is not a P-256 public key (base64 of its DER SubjectPublicKeyInfo, `MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE…`)"
+                    .to_owned()
+            }),
             _ if key.is_empty() => Err("is empty".into()),
             _ => Ok(()),
         }
@@ -127,6 +161,20 @@ impl Algorithm {
                     })
                 })
             }
+            Algorithm::EcdsaP256 => {
+                let mut message = Vec::new();
+                feed(&mut |bytes| message.extend_from_slice(bytes));
+                keys.iter().position(|k| {
+                    let Some(key) = self.prepared(k) else { return false };
+                    let PreparedKey::EcdsaP256(point) = &*key else {
+                        return false;
+                    };
+                    let key = UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, &point[..]);
+                    presented
+                        .iter()
+                        .any(|signature| key.verify(&message, signature).is_ok())
+                })
+            }
             _ => keys.iter().position(|key| {
                 let expected = self.mac(key, feed);
                 // An empty output (Ed25519 has none) or candidate never matches.
@@ -144,7 +192,7 @@ impl Algorithm {
             Some(PreparedKey::Sha1(mac)) => finish(mac.clone(), feed),
             Some(PreparedKey::Sha256(mac)) => finish(mac.clone(), feed),
             Some(PreparedKey::Sha512(mac)) => finish(mac.clone(), feed),
-            Some(PreparedKey::Ed25519(_)) | None => MacOutput::empty(),
+            Some(PreparedKey::Ed25519(_) | PreparedKey::EcdsaP256(_)) | None => MacOutput::empty(),
         }
     }
 
@@ -160,18 +208,28 @@ impl Algorithm {
     }
 
     fn prepare(self, key: &[u8]) -> Option<PreparedKey> {
-        // HMAC accepts keys of any length, so only Ed25519 can fail here.
+        // HMAC accepts keys of any length, so only public keys can fail here.
         Some(match self {
             Algorithm::Sha1 => PreparedKey::Sha1(KeyInit::new_from_slice(key).ok()?),
             Algorithm::Sha256 => PreparedKey::Sha256(KeyInit::new_from_slice(key).ok()?),
             Algorithm::Sha512 => PreparedKey::Sha512(KeyInit::new_from_slice(key).ok()?),
             Algorithm::Ed25519 => PreparedKey::Ed25519(ed25519_key(key)?),
+            Algorithm::EcdsaP256 => PreparedKey::EcdsaP256(Box::new(p256_point(key)?)),
         })
     }
 }
 
 fn ed25519_key(bytes: &[u8]) -> Option<VerifyingKey> {
     VerifyingKey::from_bytes(bytes.try_into().ok()?).ok()
+}
+
+/// The uncompressed point of a P-256 SubjectPublicKeyInfo (whether it lies
+/// on the curve, ring checks at each verification: a key off the curve
+/// verifies nothing).
+fn p256_point(spki: &[u8]) -> Option<[u8; P256_POINT_LEN]> {
+    let point = spki.strip_prefix(&P256_SPKI_PREFIX[..])?;
+    let point: [u8; P256_POINT_LEN] = point.try_into().ok()?;
+    (point[0] == 0x04).then_some(point)
 }
 
 /// Feeds the signed bytes to a keyed HMAC and returns its tag.

@@ -4,13 +4,14 @@
 //! presented signature on every delivery and should not allocate for it.
 
 use base64::alphabet;
-use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD, URL_SAFE};
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD, URL_SAFE, URL_SAFE_NO_PAD};
 use base64::engine::DecodePaddingMode;
 use base64::Engine as _;
 use serde::Deserialize;
 
-/// The largest signature any scheme carries (SHA-512 HMAC, Ed25519: 64 bytes).
-pub const MAX_SIGNATURE: usize = 64;
+/// The largest signature any scheme carries (a DER ECDSA P-256 signature:
+/// 72 bytes; SHA-512 HMAC and Ed25519: 64).
+pub const MAX_SIGNATURE: usize = 72;
 
 /// How a signature's bytes are written in its header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -22,6 +23,9 @@ pub enum Encoding {
     Base64,
     /// URL-safe base64 alphabet (`-`, `_`), with padding.
     Base64url,
+    /// URL-safe base64 alphabet without padding (Sanity).
+    #[serde(rename = "base64url-unpadded")]
+    Base64urlUnpadded,
 }
 
 impl Encoding {
@@ -32,6 +36,7 @@ impl Encoding {
             Encoding::Hex => decode_hex(text, out)?,
             Encoding::Base64 => STANDARD.decode_slice(text, out).ok()?,
             Encoding::Base64url => URL_SAFE.decode_slice(text, out).ok()?,
+            Encoding::Base64urlUnpadded => URL_SAFE_NO_PAD.decode_slice(text, out).ok()?,
         };
         Some(&out[..len])
     }
@@ -41,6 +46,7 @@ impl Encoding {
             Encoding::Hex => hex::encode(bytes),
             Encoding::Base64 => STANDARD.encode(bytes),
             Encoding::Base64url => URL_SAFE.encode(bytes),
+            Encoding::Base64urlUnpadded => URL_SAFE_NO_PAD.encode(bytes),
         }
     }
 }
@@ -157,9 +163,9 @@ mod tests {
             Some(&all[192..])
         );
         assert_eq!(
-            Encoding::Hex.decode(&[b'a'; 130], &mut buf),
+            Encoding::Hex.decode(&[b'a'; 2 * MAX_SIGNATURE + 2], &mut buf),
             None,
-            "longer than any MAC"
+            "longer than any signature"
         );
         assert_eq!(Encoding::Base64.decode(b"AP8=", &mut buf), Some(&[0x00, 0xff][..]));
         assert_eq!(Encoding::Base64.decode(b"AP8", &mut buf), None, "padding required");

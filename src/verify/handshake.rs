@@ -10,6 +10,7 @@ use serde_json::json;
 use sha2::Sha256;
 
 use super::secret::Secret;
+use crate::header_lines::HeaderLines;
 
 /// A sender's endpoint check.
 #[derive(Debug)]
@@ -86,25 +87,43 @@ impl Handshake {
     }
 }
 
-/// A subscription check made with a `GET` and query parameters, answered
-/// with the challenge it carries: Meta's
-/// `hub.mode=subscribe&hub.verify_token=…&hub.challenge=…` (against a
-/// token the operator chose, not the signing secret), Dropbox's
-/// `?challenge=…` (no token).
+/// A subscription check made with a `GET`, answered with the challenge it
+/// carries: Meta's `hub.mode=subscribe&hub.verify_token=…&hub.challenge=…`
+/// (against a token the operator chose, not the signing secret), Dropbox's
+/// `?challenge=…` (no token), Okta's `X-Okta-Verification-Challenge`
+/// header, answered `{"verification": …}`.
 #[derive(Debug)]
 pub struct QueryChallenge {
     /// The parameter and value that mark the check, if the sender sends one.
     pub mode: Option<(&'static str, &'static str)>,
     /// The parameter holding the operator's token, if the check has one.
     pub token_param: Option<&'static str>,
-    pub challenge_param: &'static str,
+    pub challenge: ChallengeIn,
+    pub answer: ChallengeAnswer,
+}
+
+/// Where a `GET` check carries its challenge.
+#[derive(Debug)]
+pub enum ChallengeIn {
+    Query(&'static str),
+    /// A header (lowercase name).
+    Header(&'static str),
+}
+
+/// How the challenge is echoed.
+#[derive(Debug)]
+pub enum ChallengeAnswer {
+    /// As `text/plain`.
+    Text,
+    /// As `{"<key>": challenge}`.
+    Json(&'static str),
 }
 
 /// How a query challenge ends.
 #[derive(Debug, PartialEq, Eq)]
 pub enum QueryVerdict {
-    /// Echo this challenge (`text/plain`).
-    Answer(String),
+    /// Echo the challenge, shaped as the sender expects.
+    Answer(Reply),
     /// The token does not match (or is missing): 403.
     WrongToken,
     /// Not a subscription check (no `hub.mode=subscribe`, no usable
@@ -116,16 +135,28 @@ pub enum QueryVerdict {
 const MAX_CHALLENGE: usize = 1024;
 
 impl QueryChallenge {
-    /// Judges the query string `query`; `token` is the route's, for checks
-    /// that carry one (compared in constant time).
-    pub fn judge(&self, query: &str, token: Option<&Secret>) -> QueryVerdict {
+    /// Judges the query string `query` and the head's `headers`; `token` is
+    /// the route's, for checks that carry one (compared in constant time).
+    pub fn judge(&self, query: &str, headers: HeaderLines<'_>, token: Option<&Secret>) -> QueryVerdict {
         let (mut mode, mut presented, mut challenge) = (None, None, None);
+        let challenge_param = match self.challenge {
+            ChallengeIn::Query(param) => Some(param),
+            ChallengeIn::Header(name) => {
+                let mut lines = headers.get_all(name);
+                // A header given twice is ambiguous: not a check.
+                challenge = match (lines.next(), lines.next()) {
+                    (Some(value), None) => std::str::from_utf8(value).ok().map(str::to_owned),
+                    _ => return QueryVerdict::NotACheck,
+                };
+                None
+            }
+        };
         for (name, value) in form_urlencoded::parse(query.as_bytes()) {
             let slot = if self.mode.is_some_and(|(param, _)| name == param) {
                 &mut mode
             } else if self.token_param.is_some_and(|param| name == param) {
                 &mut presented
-            } else if name == self.challenge_param {
+            } else if challenge_param.is_some_and(|param| name == param) {
                 &mut challenge
             } else {
                 continue;
@@ -149,13 +180,15 @@ impl QueryChallenge {
                 return QueryVerdict::NotACheck;
             }
         }
+        let answer = match self.answer {
+            ChallengeAnswer::Text => Reply::Text(challenge),
+            ChallengeAnswer::Json(key) => Reply::Json(json!({ key: challenge }).to_string()),
+        };
         if self.token_param.is_none() {
-            return QueryVerdict::Answer(challenge);
+            return QueryVerdict::Answer(answer);
         }
         match (presented, token) {
-            (Some(presented), Some(token)) if token.token_matches(presented.as_bytes()) => {
-                QueryVerdict::Answer(challenge)
-            }
+            (Some(presented), Some(token)) if token.token_matches(presented.as_bytes()) => QueryVerdict::Answer(answer),
             _ => QueryVerdict::WrongToken,
         }
     }
@@ -169,41 +202,74 @@ impl QueryChallenge {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::header_lines::OwnedHeaderLines;
 
-    const META: QueryChallenge = QueryChallenge {
-        mode: Some(("hub.mode", "subscribe")),
-        token_param: Some("hub.verify_token"),
-        challenge_param: "hub.challenge",
-    };
-    const DROPBOX: QueryChallenge = QueryChallenge {
-        mode: None,
-        token_param: None,
-        challenge_param: "challenge",
-    };
+    fn check(name: &str) -> &'static QueryChallenge {
+        let preset = crate::verify::presets::find(name).expect("preset");
+        preset.query_challenge.as_ref().expect("a GET check")
+    }
+
+    fn text(challenge: &str) -> QueryVerdict {
+        QueryVerdict::Answer(Reply::Text(challenge.into()))
+    }
+
+    const NO_HEADERS: fn() -> HeaderLines<'static> = HeaderLines::empty;
 
     #[test]
     fn dropboxs_check_is_answered_without_a_token() {
+        let dropbox = check("dropbox");
         assert_eq!(
-            DROPBOX.judge("challenge=s3cr3tV4lu3", None),
-            QueryVerdict::Answer("s3cr3tV4lu3".into())
+            dropbox.judge("challenge=s3cr3tV4lu3", NO_HEADERS(), None),
+            text("s3cr3tV4lu3")
         );
-        assert_eq!(DROPBOX.judge("", None), QueryVerdict::NotACheck);
-        assert_eq!(DROPBOX.judge("challenge=%3Cb%3E", None), QueryVerdict::NotACheck);
+        assert_eq!(dropbox.judge("", NO_HEADERS(), None), QueryVerdict::NotACheck);
+        assert_eq!(
+            dropbox.judge("challenge=%3Cb%3E", NO_HEADERS(), None),
+            QueryVerdict::NotACheck
+        );
+    }
+
+    #[test]
+    fn oktas_check_is_answered_from_its_header_as_json() {
+        // https://developer.okta.com/docs/concepts/event-hooks/#one-time-verification-request
+        let okta = check("okta");
+        let lines: OwnedHeaderLines = [("X-Okta-Verification-Challenge", "2f9c3c6a-3a0e-4b1b-8b0b-1b6a7c8d9e0f")]
+            .into_iter()
+            .collect();
+        assert_eq!(
+            okta.judge("", lines.lines(), None),
+            QueryVerdict::Answer(Reply::Json(
+                r#"{"verification":"2f9c3c6a-3a0e-4b1b-8b0b-1b6a7c8d9e0f"}"#.into()
+            ))
+        );
+        assert_eq!(okta.judge("", NO_HEADERS(), None), QueryVerdict::NotACheck);
+        let twice: OwnedHeaderLines = [
+            ("X-Okta-Verification-Challenge", "a"),
+            ("X-Okta-Verification-Challenge", "b"),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(okta.judge("", twice.lines(), None), QueryVerdict::NotACheck);
+        let markup: OwnedHeaderLines = [("X-Okta-Verification-Challenge", "<b>")].into_iter().collect();
+        assert_eq!(okta.judge("", markup.lines(), None), QueryVerdict::NotACheck);
+        assert_eq!(
+            okta.judge("verification=1", NO_HEADERS(), None),
+            QueryVerdict::NotACheck,
+            "the challenge is read from the header only"
+        );
     }
 
     #[test]
     fn metas_documented_check_is_answered_with_the_challenge() {
         // https://developers.facebook.com/docs/graph-api/webhooks/getting-started#verification-requests
+        let meta = check("meta");
         let token = Secret::new(b"meatyhamhock".to_vec());
         let query = "hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token=meatyhamhock";
-        assert_eq!(
-            META.judge(query, Some(&token)),
-            QueryVerdict::Answer("1158201444".into())
-        );
+        assert_eq!(meta.judge(query, NO_HEADERS(), Some(&token)), text("1158201444"));
         let wrong = "hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token=guess";
-        assert_eq!(META.judge(wrong, Some(&token)), QueryVerdict::WrongToken);
+        assert_eq!(meta.judge(wrong, NO_HEADERS(), Some(&token)), QueryVerdict::WrongToken);
         assert_eq!(
-            META.judge("hub.mode=subscribe&hub.challenge=1", Some(&token)),
+            meta.judge("hub.mode=subscribe&hub.challenge=1", NO_HEADERS(), Some(&token)),
             QueryVerdict::WrongToken
         );
         for not_a_check in [
@@ -214,7 +280,7 @@ mod tests {
             "hub.mode=subscribe&hub.challenge=1&hub.challenge=2&hub.verify_token=meatyhamhock",
         ] {
             assert_eq!(
-                META.judge(not_a_check, Some(&token)),
+                meta.judge(not_a_check, NO_HEADERS(), Some(&token)),
                 QueryVerdict::NotACheck,
                 "{not_a_check}"
             );

@@ -43,6 +43,8 @@ use crate::verify::secret::Secret;
 /// look at.
 #[derive(Clone, Copy)]
 pub struct Presented<'a> {
+    /// The request method as sent (HubSpot signs it).
+    pub method: &'a str,
     /// The header lines as received.
     pub headers: HeaderLines<'a>,
     /// The raw query string, without `?`.
@@ -103,7 +105,25 @@ pub enum Rejection {
     BadToken,
     /// A genuine signature over a timestamp outside the replay window.
     #[error("stale timestamp")]
-    StaleTimestamp,
+    StaleTimestamp(timestamp::Staleness),
+}
+
+impl Rejection {
+    /// The reason in an operator's words, for the audit record and the
+    /// console: more than the sender is told (how many secrets were tried,
+    /// how stale a timestamp was), never a secret or an expected value.
+    pub fn explain(&self, secrets: usize) -> String {
+        let tried = |noun: &str| match secrets {
+            1 => format!("the {noun}"),
+            n => format!("any of the {n} {noun}s"),
+        };
+        match self {
+            Rejection::BadSignature => format!("signature does not match {}", tried("secret")),
+            Rejection::BadToken => format!("token does not match {}", tried("token")),
+            Rejection::StaleTimestamp(staleness) => staleness.to_string(),
+            other => other.to_string(),
+        }
+    }
 }
 
 /// One way of proving a delivery's origin.

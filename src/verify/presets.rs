@@ -9,12 +9,17 @@
 //! Left out because their scheme could not be confirmed from the provider's
 //! own documentation or SDK: Atlassian Bamboo (no signing feature found; its
 //! webhook templates can carry a static token header — use a custom token
-//! scheme) and Vercel (HMAC-SHA1 of the body is documented, the encoding is
-//! not — use a custom scheme once checked against a real delivery).
+//! scheme), Asana (its `X-Hook-Secret` handshake hands the key to whoever
+//! answers, unauthenticated: a proxy in the middle would have to store or
+//! log it), Mailgun (its signature covers a timestamp and a token, not the
+//! body), Microsoft Graph (its `clientState` is a secret inside each
+//! notification's body), and Plivo, Contentful, Netlify, Polar, Brex and
+//! Render, whose exact scheme or key form the sources found disagree on or
+//! do not state.
 
 use super::algorithm::Algorithm;
 use super::encoding::{Encoding, KeyEncoding};
-use super::handshake::{Handshake, HandshakeAnswer, QueryChallenge};
+use super::handshake::{ChallengeAnswer, ChallengeIn, Handshake, HandshakeAnswer, QueryChallenge};
 use super::spec::{FormatSpec, SchemeSpec, SignatureSpec, TimestampSourceSpec, TimestampSpec, TokenSpec};
 use super::timestamp::TimestampFormat;
 use super::{decode_key, Verifier};
@@ -688,7 +693,8 @@ pub static PRESETS: &[Preset] = &[
             // https://developers.facebook.com/docs/graph-api/webhooks/getting-started#verification-requests
             mode: Some(("hub.mode", "subscribe")),
             token_param: Some("hub.verify_token"),
-            challenge_param: "hub.challenge",
+            challenge: ChallengeIn::Query("hub.challenge"),
+            answer: ChallengeAnswer::Text,
         }),
     },
     Preset {
@@ -707,7 +713,8 @@ pub static PRESETS: &[Preset] = &[
             // (verification request): echo `challenge`, unsigned, no token.
             mode: None,
             token_param: None,
-            challenge_param: "challenge",
+            challenge: ChallengeIn::Query("challenge"),
+            answer: ChallengeAnswer::Text,
         }),
     },
     Preset {
@@ -887,6 +894,441 @@ pub static PRESETS: &[Preset] = &[
         ping_event: None,
         handshake: None,
         query_challenge: None,
+    },
+    Preset {
+        // A retry carries a new attempt id in the signed body: same
+        // delivery id, different signature.
+        name: "heroku",
+        docs: "https://devcenter.heroku.com/articles/app-webhooks#securing-webhook-requests",
+        schemes: &[body_signature("heroku-webhook-hmac-sha256", "", Sha256, Base64)],
+        legacy: &[],
+        key_encoding: TEXT,
+        delivery_id: Some("json:/webhook_metadata/delivery/id"),
+        event: Some("json:/webhook_metadata/event/include"),
+        ping_event: None,
+        handshake: None,
+        query_challenge: None,
+    },
+    Preset {
+        // The key is the subscription's `verification_token` (with its
+        // `secret_` prefix). The one-time POST that delivers that token is
+        // unsigned and is refused: read the token in Notion's UI instead.
+        name: "notion",
+        docs: "https://developers.notion.com/reference/webhooks#step-3-validating-event-payloads-recommended",
+        schemes: &[body_signature("x-notion-signature", "sha256=", Sha256, Hex)],
+        legacy: &[],
+        key_encoding: TEXT,
+        delivery_id: Some("json:/id"),
+        event: Some("json:/type"),
+        ping_event: None,
+        handshake: None,
+        query_challenge: None,
+    },
+    Preset {
+        // The key is `macSecretBase64` from the create-webhook answer. A ping
+        // names only the base and webhook: no delivery id, no event.
+        name: "airtable",
+        docs: "https://airtable.com/developers/web/api/webhooks-overview#webhook-notification-delivery",
+        schemes: &[body_signature("x-airtable-content-mac", "hmac-sha256=", Sha256, Hex)],
+        legacy: &[],
+        key_encoding: KeyEncoding::Base64 { prefix: "" },
+        delivery_id: None,
+        event: None,
+        ping_event: None,
+        handshake: None,
+        query_challenge: None,
+    },
+    Preset {
+        name: "lemon-squeezy",
+        docs: "https://docs.lemonsqueezy.com/help/webhooks/signing-requests",
+        schemes: &[body_signature("x-signature", "", Sha256, Hex)],
+        legacy: &[],
+        key_encoding: TEXT,
+        delivery_id: None,
+        event: Some("header:x-event-name"),
+        ping_event: None,
+        handshake: None,
+        query_challenge: None,
+    },
+    Preset {
+        // Signed with the account's API secret key (`sk_live_…`).
+        name: "paystack",
+        docs: "https://paystack.com/docs/payments/webhooks/#verify-event-origin",
+        schemes: &[body_signature("x-paystack-signature", "", Algorithm::Sha512, Hex)],
+        legacy: &[],
+        key_encoding: TEXT,
+        delivery_id: None,
+        event: Some("json:/event"),
+        ping_event: None,
+        handshake: None,
+        query_challenge: None,
+    },
+    Preset {
+        // Without a secret Cal.com sends `no-secret-provided`, which is not
+        // hex: refused as malformed.
+        name: "cal-com",
+        docs: "https://github.com/calcom/cal.com/blob/main/packages/features/webhooks/lib/sendPayload.ts",
+        schemes: &[body_signature("x-cal-signature-256", "", Sha256, Hex)],
+        legacy: &[],
+        key_encoding: TEXT,
+        delivery_id: None,
+        event: Some("json:/triggerEvent"),
+        ping_event: None,
+        handshake: None,
+        query_challenge: None,
+    },
+    Preset {
+        name: "vercel",
+        docs: "https://vercel.com/docs/webhooks/webhooks-api#securing-webhooks",
+        schemes: &[body_signature("x-vercel-signature", "", Sha1, Hex)],
+        legacy: &[],
+        key_encoding: TEXT,
+        delivery_id: Some("json:/id"),
+        event: Some("json:/type"),
+        ping_event: None,
+        handshake: None,
+        query_challenge: None,
+    },
+    Preset {
+        // DocuSign sends `X-DocuSign-Signature-1..N`, one per active Connect
+        // key; the first is checked against every configured key, so keep
+        // every key active in DocuSign in `secrets` while rotating.
+        name: "docusign",
+        docs: "https://developers.docusign.com/platform/webhooks/connect/hmac/",
+        schemes: &[body_signature("x-docusign-signature-1", "", Sha256, Base64)],
+        legacy: &[],
+        key_encoding: TEXT,
+        delivery_id: None,
+        event: Some("json:/event"),
+        ping_event: None,
+        handshake: None,
+        query_challenge: None,
+    },
+    Preset {
+        // The key is the base64 security token Teams shows once. Teams waits
+        // (5 s) for the backend's reply, which hookfence relays.
+        name: "microsoft-teams",
+        docs: "https://learn.microsoft.com/microsoftteams/platform/webhooks-and-connectors/how-to/add-outgoing-webhook",
+        schemes: &[body_signature("authorization", "HMAC ", Sha256, Base64)],
+        legacy: &[],
+        key_encoding: KeyEncoding::Base64 { prefix: "" },
+        delivery_id: Some("json:/id"),
+        event: Some("json:/type"),
+        ping_event: None,
+        handshake: None,
+        query_challenge: None,
+    },
+    Preset {
+        name: "frameio",
+        docs: "https://developer.adobe.com/frameio/guides/Webhooks/",
+        schemes: &[SchemeSpec::Signature(SignatureSpec {
+            header: "x-frameio-signature",
+            format: FormatSpec::Single { prefix: "v0=" },
+            algorithm: Sha256,
+            encoding: Hex,
+            signed: "v0:{timestamp}:{body}",
+            timestamp: header_timestamp("x-frameio-request-timestamp", Some(300)),
+            id_header: None,
+            body_digest_param: None,
+            url_variants: false,
+        })],
+        legacy: &[],
+        key_encoding: TEXT,
+        delivery_id: None,
+        event: Some("json:/type"),
+        ping_event: None,
+        handshake: None,
+        query_challenge: None,
+    },
+    Preset {
+        // A signed timestamp whose window Calendly's docs do not state: set
+        // replay_window.
+        name: "calendly",
+        docs: "https://developer.calendly.com/api-docs/overview/webhooks/webhook-signatures",
+        schemes: &[timestamped_pairs("calendly-webhook-signature", "v1", "t", None)],
+        legacy: &[],
+        key_encoding: TEXT,
+        delivery_id: None,
+        event: Some("json:/event"),
+        ping_event: None,
+        handshake: None,
+        query_challenge: None,
+    },
+    Preset {
+        // The key is used as its text, although it looks like base64. No
+        // window is documented: set replay_window.
+        name: "zendesk",
+        docs: "https://developer.zendesk.com/documentation/webhooks/verifying/",
+        schemes: &[SchemeSpec::Signature(SignatureSpec {
+            header: "x-zendesk-webhook-signature",
+            format: FormatSpec::Single { prefix: "" },
+            algorithm: Sha256,
+            encoding: Base64,
+            signed: "{timestamp}{body}",
+            timestamp: Some(TimestampSpec {
+                source: TimestampSourceSpec::Header("x-zendesk-webhook-signature-timestamp"),
+                format: TimestampFormat::Rfc3339,
+                tolerance_secs: None,
+            }),
+            id_header: None,
+            body_digest_param: None,
+            url_variants: false,
+        })],
+        legacy: &[],
+        key_encoding: TEXT,
+        delivery_id: None,
+        event: Some("json:/type"),
+        ping_event: None,
+        handshake: None,
+        query_challenge: None,
+    },
+    Preset {
+        // Box signs twice, with its primary and its secondary key; the
+        // primary signature is checked against every configured key (list
+        // both keys while rotating). `BOX-DELIVERY-ID` changes per retry;
+        // the body's `id` does not.
+        name: "box",
+        docs: "https://developer.box.com/guides/webhooks/v2/signatures-v2/",
+        schemes: &[SchemeSpec::Signature(SignatureSpec {
+            header: "box-signature-primary",
+            format: FormatSpec::Single { prefix: "" },
+            algorithm: Sha256,
+            encoding: Base64,
+            signed: "{body}{timestamp}",
+            timestamp: Some(TimestampSpec {
+                source: TimestampSourceSpec::Header("box-delivery-timestamp"),
+                format: TimestampFormat::Rfc3339,
+                tolerance_secs: Some(600),
+            }),
+            id_header: None,
+            body_digest_param: None,
+            url_variants: false,
+        })],
+        legacy: &[],
+        key_encoding: TEXT,
+        delivery_id: Some("json:/id"),
+        event: Some("json:/trigger"),
+        ping_event: None,
+        handshake: None,
+        query_challenge: None,
+    },
+    Preset {
+        // The key is the account's public key (base64 of its 32 bytes);
+        // the SDKs' window is ±300 s.
+        name: "telnyx",
+        docs: "https://github.com/team-telnyx/telnyx-python/blob/master/src/telnyx/lib/webhook_verification.py",
+        schemes: &[SchemeSpec::Signature(SignatureSpec {
+            header: "telnyx-signature-ed25519",
+            format: FormatSpec::Single { prefix: "" },
+            algorithm: Algorithm::Ed25519,
+            encoding: Base64,
+            signed: "{timestamp}|{body}",
+            timestamp: header_timestamp("telnyx-timestamp", Some(300)),
+            id_header: None,
+            body_digest_param: None,
+            url_variants: false,
+        })],
+        legacy: &[],
+        key_encoding: KeyEncoding::Base64 { prefix: "" },
+        delivery_id: Some("json:/data/id"),
+        event: Some("json:/data/event_type"),
+        ping_event: None,
+        handshake: None,
+        query_challenge: None,
+    },
+    Preset {
+        // `t` is in milliseconds; the toolkit checks no window (set
+        // replay_window). Sanity sends no fixed event types.
+        name: "sanity",
+        docs: "https://github.com/sanity-io/webhook-toolkit/blob/main/src/signature.ts",
+        schemes: &[SchemeSpec::Signature(SignatureSpec {
+            header: "sanity-webhook-signature",
+            format: FormatSpec::Pairs {
+                separator: ',',
+                signature_key: "v1",
+                timestamp_key: Some("t"),
+            },
+            algorithm: Sha256,
+            encoding: Encoding::Base64urlUnpadded,
+            signed: "{timestamp}.{body}",
+            timestamp: Some(TimestampSpec {
+                source: TimestampSourceSpec::SignatureHeader,
+                format: TimestampFormat::UnixMillis,
+                tolerance_secs: None,
+            }),
+            id_header: None,
+            body_digest_param: None,
+            url_variants: false,
+        })],
+        legacy: &[],
+        key_encoding: TEXT,
+        delivery_id: None,
+        event: Some("header:sanity-operation"),
+        ping_event: None,
+        handshake: None,
+        query_challenge: None,
+    },
+    Preset {
+        name: "openai",
+        docs: "https://platform.openai.com/docs/guides/webhooks#verifying-webhook-signatures",
+        schemes: &[standard_webhooks("webhook-signature", "webhook-id", "webhook-timestamp")],
+        legacy: &[],
+        key_encoding: WHSEC,
+        delivery_id: Some("header:webhook-id"),
+        event: Some("json:/type"),
+        ping_event: None,
+        handshake: None,
+        query_challenge: None,
+    },
+    Preset {
+        // One secret per account (`GET /v1/webhooks/default/secret`).
+        name: "replicate",
+        docs: "https://replicate.com/docs/topics/webhooks/verify-webhook",
+        schemes: &[standard_webhooks("webhook-signature", "webhook-id", "webhook-timestamp")],
+        legacy: &[],
+        key_encoding: WHSEC,
+        delivery_id: Some("header:webhook-id"),
+        event: None,
+        ping_event: None,
+        handshake: None,
+        query_challenge: None,
+    },
+    Preset {
+        // No signature: Postmark sends the user and password written into
+        // the webhook URL as Basic credentials (configure `user:password`).
+        name: "postmark",
+        docs: "https://postmarkapp.com/developer/webhooks/webhooks-overview#basic-http-authentication",
+        schemes: &[SchemeSpec::Token(TokenSpec::Basic)],
+        legacy: &[],
+        key_encoding: TEXT,
+        delivery_id: None,
+        event: Some("json:/RecordType"),
+        ping_event: None,
+        handshake: None,
+        query_challenge: None,
+    },
+    Preset {
+        // A shared token, not a signature: the dashboard's "secret hash".
+        name: "flutterwave",
+        docs: "https://developer.flutterwave.com/docs/webhooks#verifying-webhook-signatures",
+        schemes: &[SchemeSpec::Token(TokenSpec::Header("verif-hash"))],
+        legacy: &[],
+        key_encoding: TEXT,
+        delivery_id: None,
+        event: Some("json:/event"),
+        ping_event: None,
+        handshake: None,
+        query_challenge: None,
+    },
+    Preset {
+        // `t` is in milliseconds, signed after the body; no window is
+        // documented (set replay_window).
+        name: "ghost",
+        docs: "https://github.com/TryGhost/Ghost/blob/main/ghost/core/core/server/services/webhooks/webhook-trigger.js",
+        schemes: &[SchemeSpec::Signature(SignatureSpec {
+            header: "x-ghost-signature",
+            format: FormatSpec::Pairs {
+                separator: ',',
+                signature_key: "sha256",
+                timestamp_key: Some("t"),
+            },
+            algorithm: Sha256,
+            encoding: Hex,
+            signed: "{body}{timestamp}",
+            timestamp: Some(TimestampSpec {
+                source: TimestampSourceSpec::SignatureHeader,
+                format: TimestampFormat::UnixMillis,
+                tolerance_secs: None,
+            }),
+            id_header: None,
+            body_digest_param: None,
+            url_variants: false,
+        })],
+        legacy: &[],
+        key_encoding: TEXT,
+        delivery_id: None,
+        event: Some("json:/event"),
+        ping_event: None,
+        handshake: None,
+        query_challenge: None,
+    },
+    Preset {
+        // Signature v3 over method, URL (the route's `public_url`), body and
+        // the millisecond timestamp. v1/v2 (plain hashes, no HMAC) are not
+        // accepted. The body is an array of events: no single delivery id.
+        name: "hubspot",
+        docs: "https://developers.hubspot.com/docs/apps/developer-platform/build-apps/authentication/request-validation",
+        schemes: &[SchemeSpec::Signature(SignatureSpec {
+            header: "x-hubspot-signature-v3",
+            format: FormatSpec::Single { prefix: "" },
+            algorithm: Sha256,
+            encoding: Base64,
+            signed: "{method}{url}{body}{timestamp}",
+            timestamp: Some(TimestampSpec {
+                source: TimestampSourceSpec::Header("x-hubspot-request-timestamp"),
+                format: TimestampFormat::UnixMillis,
+                tolerance_secs: Some(300),
+            }),
+            id_header: None,
+            body_digest_param: None,
+            url_variants: false,
+        })],
+        legacy: &[],
+        key_encoding: TEXT,
+        delivery_id: None,
+        event: Some("json:/0/subscriptionType"),
+        ping_event: None,
+        handshake: None,
+        query_challenge: None,
+    },
+    Preset {
+        // The key is the public key SendGrid shows (base64 DER), the
+        // signature ECDSA P-256 in DER over the timestamp and the body (its
+        // trailing CRLF included). No window is documented: set
+        // replay_window. The body is a batch of events, each with its own
+        // `sg_event_id`: no single delivery id.
+        name: "sendgrid",
+        docs: "https://www.twilio.com/docs/sendgrid/for-developers/tracking-events/getting-started-event-webhook-security-features",
+        schemes: &[SchemeSpec::Signature(SignatureSpec {
+            header: "x-twilio-email-event-webhook-signature",
+            format: FormatSpec::Single { prefix: "" },
+            algorithm: Algorithm::EcdsaP256,
+            encoding: Base64,
+            signed: "{timestamp}{body}",
+            timestamp: header_timestamp("x-twilio-email-event-webhook-timestamp", None),
+            id_header: None,
+            body_digest_param: None,
+            url_variants: false,
+        })],
+        legacy: &[],
+        key_encoding: KeyEncoding::Base64 { prefix: "" },
+        delivery_id: None,
+        event: Some("json:/0/event"),
+        ping_event: None,
+        handshake: None,
+        query_challenge: None,
+    },
+    Preset {
+        // No signature: Okta sends the header the event hook was set up
+        // with, `Authorization` by default, its value verbatim (configure
+        // the whole value as the secret). The one-time verification GET is
+        // answered here; it carries no secret, so it is answered unchecked,
+        // as Dropbox's is.
+        name: "okta",
+        docs: "https://developer.okta.com/docs/concepts/event-hooks/",
+        schemes: &[SchemeSpec::Token(TokenSpec::Header("authorization"))],
+        legacy: &[],
+        key_encoding: TEXT,
+        delivery_id: Some("json:/eventId"),
+        event: Some("json:/data/events/0/eventType"),
+        ping_event: None,
+        handshake: None,
+        query_challenge: Some(QueryChallenge {
+            mode: None,
+            token_param: None,
+            challenge: ChallengeIn::Header("x-okta-verification-challenge"),
+            answer: ChallengeAnswer::Json("verification"),
+        }),
     },
 ];
 

@@ -66,6 +66,8 @@ impl SignatureScheme {
             timestamp: timestamp.as_deref().unwrap_or_default().as_bytes(),
             id: request.id.as_bytes(),
             url: request.url.unwrap_or_default().as_bytes(),
+            // Webhooks are POSTed: a signed test delivery is too.
+            method: b"POST",
             ..Inputs::default()
         };
         if self.signed.uses(&Part::FormParams) {

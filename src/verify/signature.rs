@@ -117,6 +117,9 @@ impl SignatureScheme {
             // no signature can match.
             inputs.url = delivery.url.ok_or(Rejection::BadSignature)?.as_bytes();
         }
+        if self.signed.uses(&Part::Method) {
+            inputs.method = delivery.method.as_bytes();
+        }
         if self.signed.uses(&Part::FormParams) && self.presented_body_digest(delivery).is_none() {
             inputs.form_params = sorted_form_params(delivery.body);
         }
@@ -161,11 +164,7 @@ impl SignatureScheme {
                 })?
             }
         };
-        if window.admits(at, delivery.now) {
-            Ok(())
-        } else {
-            Err(Rejection::StaleTimestamp)
-        }
+        window.admits(at, delivery.now).map_err(Rejection::StaleTimestamp)
     }
 
     /// The body digest the URL carries, if this scheme uses one and it is there.
@@ -194,10 +193,10 @@ impl SignatureScheme {
     }
 
     /// The signature header value a sender would attach, for HMAC schemes
-    /// (used by `sign_forwarded` and `hookfence sign`); `None` for Ed25519,
-    /// which needs the sender's private key.
+    /// (used by `sign_forwarded` and `hookfence sign`); `None` for public-key
+    /// schemes, which need the sender's private key.
     pub fn sign(&self, secret: &Secret, inputs: &Inputs<'_>) -> Option<String> {
-        if self.algorithm == Algorithm::Ed25519 {
+        if self.algorithm.is_asymmetric() {
             return None;
         }
         let mac = self.algorithm.mac(secret, &|update| self.signed.feed(inputs, update));

@@ -1,7 +1,8 @@
 //! What exactly a provider signs, written as a template over the delivery's
 //! parts: `{body}` (GitHub), `{timestamp}.{body}` (Stripe),
 //! `v0:{timestamp}:{body}` (Slack), `{id}.{timestamp}.{body}` (Standard
-//! Webhooks), `{url}{form_params}` (Twilio).
+//! Webhooks), `{url}{form_params}` (Twilio), `{method}{url}{body}{timestamp}`
+//! (HubSpot).
 //!
 //! Values are fed to the MAC as the bytes that arrived — the timestamp as the
 //! sender wrote it, the body unparsed — never re-formatted.
@@ -20,17 +21,20 @@ pub enum Part {
     Id,
     /// The full URL the sender called (route's `public_url` + path and query).
     Url,
+    /// The request method as sent (`POST`; HubSpot).
+    Method,
     /// A form-encoded body's parameters sorted by name, each name directly
     /// followed by its value (Twilio). Empty for any other body.
     FormParams,
 }
 
 impl Part {
-    const PLACEHOLDERS: [(&'static str, Part); 5] = [
+    const PLACEHOLDERS: [(&'static str, Part); 6] = [
         ("body", Part::Body),
         ("timestamp", Part::Timestamp),
         ("id", Part::Id),
         ("url", Part::Url),
+        ("method", Part::Method),
         ("form_params", Part::FormParams),
     ];
 }
@@ -99,6 +103,7 @@ impl SignedContent {
                 Part::Timestamp => update(inputs.timestamp),
                 Part::Id => update(inputs.id),
                 Part::Url => update(inputs.url),
+                Part::Method => update(inputs.method),
                 Part::FormParams => {
                     for (name, value) in &inputs.form_params {
                         update(name.as_bytes());
@@ -118,6 +123,7 @@ pub struct Inputs<'a> {
     pub timestamp: &'a [u8],
     pub id: &'a [u8],
     pub url: &'a [u8],
+    pub method: &'a [u8],
     pub form_params: Vec<(Cow<'a, str>, Cow<'a, str>)>,
 }
 
@@ -187,6 +193,7 @@ mod tests {
             timestamp: b"1700000000",
             id: b"msg_1",
             url: b"https://x.test/h?a=1",
+            method: b"POST",
             form_params: sorted_form_params(b"b=2&a=1+1"),
         };
         assert_eq!(signed("{body}", &inputs), b"{\"a\":1}");

@@ -28,7 +28,8 @@ pub enum TimestampSource {
 pub enum TimestampFormat {
     UnixSeconds,
     UnixMillis,
-    /// RFC 3339 in UTC, e.g. `2019-11-16T10:11:12.123Z` (Twitch).
+    /// RFC 3339, e.g. `2019-11-16T10:11:12.123Z` (Twitch) or with an
+    /// offset, `2020-01-01T00:00:00-07:00` (Box).
     Rfc3339,
 }
 
@@ -43,10 +44,7 @@ impl TimestampFormat {
             TimestampFormat::UnixMillis => all_digits
                 .then(|| text.parse::<i64>().ok().map(|ms| ms / 1000))
                 .flatten(),
-            TimestampFormat::Rfc3339 => {
-                let at = humantime::parse_rfc3339(text).ok()?;
-                Some(at.duration_since(UNIX_EPOCH).ok()?.as_secs().try_into().ok()?)
-            }
+            TimestampFormat::Rfc3339 => parse_rfc3339(text),
         }
     }
 
@@ -59,6 +57,31 @@ impl TimestampFormat {
             TimestampFormat::Rfc3339 => humantime::format_rfc3339_millis(at).to_string(),
         }
     }
+}
+
+/// RFC 3339 in seconds since the epoch. humantime reads UTC (`Z`) only: a
+/// numeric offset is read here and applied to the local time before it.
+fn parse_rfc3339(text: &str) -> Option<i64> {
+    let split = text.len().checked_sub(6).filter(|&i| text.is_char_boundary(i));
+    let (local, offset_secs) = match split.map(|i| (&text[..i], &text.as_bytes()[i..])) {
+        Some((local, [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2])) => {
+            let digits = [*h1, *h2, *m1, *m2];
+            if !digits.iter().all(u8::is_ascii_digit) {
+                return None;
+            }
+            let [h1, h2, m1, m2] = digits.map(|d| i64::from(d - b'0'));
+            let (hours, minutes) = (h1 * 10 + h2, m1 * 10 + m2);
+            if hours > 23 || minutes > 59 {
+                return None;
+            }
+            let offset = (hours * 3600 + minutes * 60) * if *sign == b'-' { -1 } else { 1 };
+            (std::borrow::Cow::Owned(format!("{local}Z")), offset)
+        }
+        _ => (std::borrow::Cow::Borrowed(text), 0),
+    };
+    let at = humantime::parse_rfc3339(&local).ok()?;
+    let local_secs: i64 = at.duration_since(UNIX_EPOCH).ok()?.as_secs().try_into().ok()?;
+    Some(local_secs - offset_secs)
 }
 
 /// A scheme's signed timestamp and the replay window applied to it.
@@ -74,22 +97,70 @@ pub struct SignedTimestamp {
 }
 
 impl SignedTimestamp {
-    /// Whether `timestamp` (seconds since the epoch) is within the window around `now`.
-    pub fn admits(&self, timestamp: i64, now: SystemTime) -> bool {
+    /// Whether `timestamp` (seconds since the epoch) is within the window
+    /// around `now`; if not, by how much it is off.
+    pub fn admits(&self, timestamp: i64, now: SystemTime) -> Result<(), Staleness> {
         let Some(tolerance) = self.tolerance else {
-            return true;
+            return Ok(());
         };
-        let now = match now.duration_since(UNIX_EPOCH) {
-            Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
-            Err(_) => return false,
-        };
-        now.abs_diff(timestamp) <= tolerance.as_secs()
+        let now = now
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        if now.abs_diff(timestamp) <= tolerance.as_secs() {
+            Ok(())
+        } else {
+            Err(Staleness {
+                age_secs: now.saturating_sub(timestamp),
+                window_secs: tolerance.as_secs(),
+            })
+        }
+    }
+}
+
+/// How far a signed timestamp was outside its replay window, for the
+/// operator (the sender is only told "stale timestamp").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Staleness {
+    /// Seconds from the timestamp to now; negative for one in the future.
+    pub age_secs: i64,
+    pub window_secs: u64,
+}
+
+impl std::fmt::Display for Staleness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let window = self.window_secs;
+        if self.age_secs >= 0 {
+            write!(f, "timestamp {} s old, window {window} s", self.age_secs)
+        } else {
+            write!(
+                f,
+                "timestamp {} s in the future, window {window} s",
+                self.age_secs.unsigned_abs()
+            )
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rfc3339_offsets_are_applied() {
+        let parse = |text: &str| TimestampFormat::Rfc3339.parse(text.as_bytes());
+        assert_eq!(parse("2020-01-01T07:00:00Z"), Some(1_577_862_000));
+        assert_eq!(parse("2020-01-01T00:00:00-07:00"), Some(1_577_862_000));
+        assert_eq!(parse("2020-01-01T09:30:00+02:30"), Some(1_577_862_000));
+        assert_eq!(parse("2020-01-01T07:00:00.250+00:00"), Some(1_577_862_000));
+        for bad in [
+            "2020-01-01T00:00:00-24:00",
+            "2020-01-01T00:00:00-0a:00",
+            "2020-01-01T00:00:00",
+            "-07:00",
+        ] {
+            assert_eq!(parse(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn formats() {
@@ -122,13 +193,15 @@ mod tests {
             tolerance: Some(Duration::from_secs(300)),
         };
         let now = UNIX_EPOCH + Duration::from_secs(1_000_000);
-        assert!(w.admits(1_000_000, now));
-        assert!(w.admits(1_000_000 - 300, now));
-        assert!(w.admits(1_000_000 + 300, now));
-        assert!(!w.admits(1_000_000 - 301, now));
-        assert!(!w.admits(1_000_000 + 301, now));
-        assert!(!w.admits(0, now));
+        assert!(w.admits(1_000_000, now).is_ok());
+        assert!(w.admits(1_000_000 - 300, now).is_ok());
+        assert!(w.admits(1_000_000 + 300, now).is_ok());
+        let old = w.admits(1_000_000 - 301, now).unwrap_err();
+        assert_eq!(old.to_string(), "timestamp 301 s old, window 300 s");
+        let ahead = w.admits(1_000_000 + 412, now).unwrap_err();
+        assert_eq!(ahead.to_string(), "timestamp 412 s in the future, window 300 s");
+        assert!(w.admits(0, now).is_err());
         w.tolerance = None;
-        assert!(w.admits(0, now), "no window: only the signature counts");
+        assert!(w.admits(0, now).is_ok(), "no window: only the signature counts");
     }
 }
