@@ -6,7 +6,7 @@
 //! | `outcome=LABEL[,LABEL…]` | these outcomes (`rejected_bad_signature`, …) |
 //! | `class=accepted\|rejected\|failed` | outcomes of this kind |
 //! | `event=TEXT` / `id=TEXT` | this event type / this delivery id, exactly |
-//! | `since=TIME` / `until=TIME` | received in this range (RFC 3339) |
+//! | `since=TIME` / `until=TIME` | received in this range (RFC 3339, to the second) |
 //! | `after=SEQ` | recorded after this one (polling for what is new) |
 //! | `limit=N` | at most N, newest first (default 100) |
 //!
@@ -15,7 +15,7 @@
 //! when it was queued, and the start of its body on routes with
 //! `keep_bodies`.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
 
@@ -24,6 +24,7 @@ use crate::http1::RequestHead;
 use crate::outcome::{Class, Outcome};
 use crate::state::Shared;
 use crate::telemetry::recent::Listed;
+use crate::verify::timestamp::TimestampFormat;
 
 const DEFAULT_LISTED: usize = 100;
 
@@ -66,8 +67,11 @@ impl Filter {
                 "event" => filter.event = Some(value),
                 "id" => filter.id = Some(value),
                 "since" | "until" => {
-                    let time = humantime::parse_rfc3339_weak(&value)
-                        .map_err(|_| format!("{key} must be an RFC 3339 time (2026-12-02T14:00:00Z)"))?;
+                    let time = TimestampFormat::Rfc3339
+                        .parse(value.as_bytes())
+                        .and_then(|secs| u64::try_from(secs).ok())
+                        .map(|secs| UNIX_EPOCH + Duration::from_secs(secs))
+                        .ok_or_else(|| format!("{key} must be an RFC 3339 time (2026-12-02T14:00:00Z)"))?;
                     if key == "since" {
                         filter.since = Some(time);
                     } else {
@@ -124,6 +128,7 @@ pub fn list(shared: &Shared, query: &str) -> Reply {
     };
     let deliveries: Vec<&Listed> = listed
         .iter()
+        .map(|listed| &**listed)
         .filter(|listed| filter.keeps(listed))
         .take(filter.limit.unwrap_or(DEFAULT_LISTED))
         .collect();
@@ -142,13 +147,13 @@ pub async fn show(shared: &Shared, seq: &str) -> Reply {
         );
     };
     let record = &listed.record;
-    let mut view = serde_json::to_value(&listed).unwrap_or_default();
+    let mut view = serde_json::to_value(&*listed).unwrap_or_default();
     let live = shared.live();
-    let route = record.route.as_deref().and_then(|name| live.config.route(name));
+    let routes = live.config.routes.routes();
     view["request"] = record.head.as_ref().map_or(Value::Null, |bytes| {
         let mut buffer = bytes::BytesMut::from(&bytes[..]);
         match RequestHead::parse(&mut buffer) {
-            Ok(Some(head)) => redact::head_view(route, head.method.as_str(), head.target(), head.headers().iter()),
+            Ok(Some(head)) => redact::head_view(routes, head.method.as_str(), head.target(), head.headers().iter()),
             _ => Value::Null,
         }
     });

@@ -17,9 +17,18 @@
 //! refused outright without one unless the listener is on loopback. The
 //! token travels in a header, never a cookie: a page elsewhere cannot make
 //! a browser act with it. Reading what an operator alone should see (a
-//! delivery's head, a queued delivery) needs the token too when one is set.
-//! No response allows another origin to read it (no CORS), and the console
-//! may not be framed.
+//! delivery's head, a queued delivery) follows the same rule. The rest
+//! (`/metrics`, `/healthz`, `/readyz`, `/routes`, `/deliveries`, the page)
+//! holds no credential and stays open, for probes and scrapers.
+//!
+//! Browsers get two more checks ([`browser_guard`]), because a page on
+//! another site can make them send requests here: a request marked as a
+//! browser's (`Sec-Fetch-Site` or `Origin`) must name this listener by an
+//! IP address, `localhost` or one of `server.admin_hosts` (a DNS-rebinding
+//! page names it by its own host), and one that changes state must come
+//! from the console's own origin (cross-site forms and `fetch` are
+//! refused). No response allows another origin to read it (no CORS), and
+//! the console may not be framed.
 
 mod console;
 mod deliveries;
@@ -52,7 +61,7 @@ const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 const SECURITY_HEADERS: [(&str, &str); 5] = [
     (
         "content-security-policy",
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
     ),
     ("x-content-type-options", "nosniff"),
     ("x-frame-options", "DENY"),
@@ -123,6 +132,9 @@ impl AdminApp {
         let header = session.req_header();
         let path = header.uri.path();
         let query = header.uri.query().unwrap_or("");
+        if let Err(refusal) = browser_guard(header, &self.shared.live().config.server.admin_hosts) {
+            return refusal;
+        }
         if header.method != Method::GET {
             if let Err(refusal) = self.authorize(header) {
                 return refusal;
@@ -167,14 +179,10 @@ impl AdminApp {
         }
     }
 
-    /// Whether a read of what only operators should see may go ahead: with
-    /// a token set, it needs the token.
+    /// Whether a read of what only operators should see may go ahead: the
+    /// same rule as a change of state.
     fn authorize_reading(&self, header: &pingora::http::RequestHeader) -> Result<(), Reply> {
-        if self.shared.live().config.server.admin_token.is_some() {
-            self.authorize(header)
-        } else {
-            Ok(())
-        }
+        self.authorize(header)
     }
 
     /// Whether a state-changing request may go ahead.
@@ -191,14 +199,14 @@ impl AdminApp {
                     Some(presented) if token.token_matches(presented.trim_ascii()) => Ok(()),
                     _ => Err(Reply::error(
                         401,
-                        "this endpoint changes state: send Authorization: Bearer <server.admin_token>",
+                        "this endpoint is for operators: send Authorization: Bearer <server.admin_token>",
                     )),
                 }
             }
             None if server.admin_listen.as_deref().is_some_and(on_loopback) => Ok(()),
             None => Err(Reply::error(
                 403,
-                "endpoints that change state need server.admin_token when the admin API is not on loopback",
+                "this endpoint needs server.admin_token when the admin API is not on loopback",
             )),
         }
     }
@@ -259,6 +267,59 @@ impl AdminApp {
     }
 }
 
+/// The checks a browser's request must pass (see the module doc); other
+/// clients do not mark their requests and are not concerned.
+fn browser_guard(header: &pingora::http::RequestHeader, admin_hosts: &[String]) -> Result<(), Reply> {
+    let text = |name: &str| header.headers.get(name).and_then(|v| v.to_str().ok());
+    let fetch_site = text("sec-fetch-site");
+    let origin = text("origin");
+    if fetch_site.is_none() && origin.is_none() {
+        return Ok(());
+    }
+    let host = text("host").unwrap_or_default();
+    if !host_is_trusted(host, admin_hosts) {
+        return Err(Reply::error(
+            403,
+            format!("browsers may use the admin listener by IP address, localhost or a name in server.admin_hosts, not `{host}`"),
+        ));
+    }
+    let reads = header.method == Method::GET || header.method == Method::HEAD;
+    let same_site = fetch_site.is_none_or(|site| site == "same-origin" || site == "none");
+    let same_origin = origin.is_none_or(|origin| {
+        ["http://", "https://"].iter().any(|scheme| {
+            origin
+                .strip_prefix(scheme)
+                .is_some_and(|rest| rest.eq_ignore_ascii_case(host))
+        })
+    });
+    if reads || (same_site && same_origin) {
+        Ok(())
+    } else {
+        Err(Reply::error(
+            403,
+            "a request from another site may not change state here",
+        ))
+    }
+}
+
+/// Whether `host` (a `Host` header: name or address, and maybe a port)
+/// names this listener in a way no other site's page can: an IP address,
+/// `localhost`, or a name the operator listed.
+fn host_is_trusted(host: &str, admin_hosts: &[String]) -> bool {
+    let name = match host.strip_prefix('[') {
+        // `[v6]` or `[v6]:port`.
+        Some(rest) => {
+            return rest
+                .split_once(']')
+                .is_some_and(|(v6, _)| v6.parse::<Ipv6Addr>().is_ok())
+        }
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    name.parse::<Ipv4Addr>().is_ok()
+        || name.eq_ignore_ascii_case("localhost")
+        || admin_hosts.iter().any(|allowed| name.eq_ignore_ascii_case(allowed))
+}
+
 /// Whether a listener accepts connections (a wildcard address is probed on loopback).
 async fn accepts(address: &str) -> bool {
     let Ok(mut addr) = address.parse::<SocketAddr>() else {
@@ -298,4 +359,81 @@ async fn write(session: &mut ServerSession, reply: Reply) -> pingora::Result<()>
     session.write_response_header(Box::new(response)).await?;
     session.write_response_body(body, true).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(method: &str, headers: &[(&str, &str)]) -> pingora::http::RequestHeader {
+        let mut header = pingora::http::RequestHeader::build(method, b"/queue/r/replay", None).expect("head");
+        for (name, value) in headers {
+            header.insert_header(name.to_string(), *value).expect("header");
+        }
+        header
+    }
+
+    #[test]
+    fn hosts_a_rebinding_page_cannot_use() {
+        let listed = ["admin.internal".to_owned()];
+        for trusted in [
+            "127.0.0.1:9090",
+            "127.0.0.1",
+            "[::1]:9090",
+            "[::1]",
+            "localhost:9090",
+            "LOCALHOST",
+            "admin.internal:9090",
+        ] {
+            assert!(host_is_trusted(trusted, &listed), "{trusted}");
+        }
+        for untrusted in [
+            "evil.example:9090",
+            "evil.example",
+            "",
+            "[evil]:9090",
+            "127.0.0.1.evil.example",
+        ] {
+            assert!(!host_is_trusted(untrusted, &listed), "{untrusted}");
+        }
+    }
+
+    #[test]
+    fn browsers_are_held_to_the_consoles_origin() {
+        let allowed = |method, headers: &[(&str, &str)]| browser_guard(&request(method, headers), &[]).is_ok();
+        // curl, Prometheus, kubelet: no browser marks.
+        assert!(allowed("POST", &[("host", "hooks.internal:9090")]));
+        // The console itself.
+        assert!(allowed(
+            "POST",
+            &[
+                ("host", "127.0.0.1:9090"),
+                ("origin", "http://127.0.0.1:9090"),
+                ("sec-fetch-site", "same-origin")
+            ]
+        ));
+        assert!(allowed(
+            "GET",
+            &[("host", "localhost:9090"), ("sec-fetch-site", "none")]
+        ));
+        // CSRF: another site's page posting here.
+        assert!(!allowed(
+            "POST",
+            &[
+                ("host", "127.0.0.1:9090"),
+                ("origin", "https://evil.example"),
+                ("sec-fetch-site", "cross-site")
+            ]
+        ));
+        assert!(!allowed("DELETE", &[("host", "127.0.0.1:9090"), ("origin", "null")]));
+        // DNS rebinding: the page's own host resolving here.
+        assert!(!allowed(
+            "GET",
+            &[
+                ("host", "evil.example:9090"),
+                ("origin", "http://evil.example:9090"),
+                ("sec-fetch-site", "same-origin")
+            ]
+        ));
+    }
 }

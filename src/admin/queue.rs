@@ -30,12 +30,14 @@ const MAX_LISTED: usize = 1000;
 const DEFAULT_LISTED: usize = 100;
 /// The store, if the config uses a queue or it is open already.
 fn store(shared: &Shared) -> Option<Result<&Arc<dyn QueueStore>, Reply>> {
+    opened(shared).map(|store| store.map_err(|message| Reply::error(503, message)))
+}
+
+/// [`store`], with a failure in words.
+fn opened(shared: &Shared) -> Option<Result<&Arc<dyn QueueStore>, String>> {
     let queue = &shared.queue;
-    (shared.live().config.uses_queue() || queue.is_open()).then(|| {
-        queue
-            .store()
-            .map_err(|e| Reply::error(503, format!("the queue is unavailable: {e}")))
-    })
+    (shared.live().config.uses_queue() || queue.is_open())
+        .then(|| queue.store().map_err(|e| format!("the queue is unavailable: {e}")))
 }
 
 /// Routes with a queue: those configured to use one, and those whose
@@ -222,7 +224,7 @@ async fn show(shared: &Shared, store: &dyn QueueStore, route: &str, id: &str) ->
     match store.get(route, id).await {
         Ok(Some((entry, request))) => {
             let mut view = entry_view(&entry);
-            view["request"] = request_view(shared, route, &request);
+            view["request"] = request_view(shared, &request);
             Reply::json(200, view)
         }
         Ok(None) => unknown(route, id),
@@ -249,11 +251,11 @@ fn entry_view(entry: &Entry) -> Value {
 }
 
 /// The head of a stored request, credentials shown as `…`; never its body.
-fn request_view(shared: &Shared, route: &str, request: &Request) -> Value {
+fn request_view(shared: &Shared, request: &Request) -> Value {
     let live = shared.live();
     let target = String::from_utf8_lossy(&request.target);
     let mut view = redact::head_view(
-        live.config.route(route),
+        live.config.routes.routes(),
         request.method.as_str(),
         &target,
         request.header_lines(),
@@ -266,8 +268,8 @@ fn request_view(shared: &Shared, route: &str, request: &Request) -> Value {
 /// delivery: `Ok(None)` once it has left the queue (delivered or
 /// discarded), or when no route uses the queue.
 pub async fn attempts(shared: &Shared, route: &str, id: &str) -> Result<Option<Value>, String> {
-    let Some(store) = store(shared) else { return Ok(None) };
-    let store = store.map_err(|reply| reply.body)?;
+    let Some(store) = opened(shared) else { return Ok(None) };
+    let store = store?;
     if !id::is_valid(id) {
         return Ok(None);
     }
@@ -283,9 +285,9 @@ pub async fn figures(shared: &Shared, route: &Route) -> Option<Value> {
     if !route.delivery.mode.uses_queue() {
         return None;
     }
-    let store = match store(shared)? {
+    let store = match opened(shared)? {
         Ok(store) => store,
-        Err(reply) => return Some(json!({ "error": reply.body })),
+        Err(message) => return Some(json!({ "error": message })),
     };
     Some(match store.stats(&route.name).await {
         Ok(stats) => json!({

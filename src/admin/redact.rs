@@ -1,7 +1,8 @@
 //! What the admin API shows of a request's head: everything but its
-//! credentials, which read `…` — the route's own (its signature or token
-//! header and query parameter, what `sign_forwarded` adds) and, whatever the
-//! route, any header or query parameter whose name looks like one.
+//! credentials, which read `…` — those of every configured route (signature
+//! and token headers and query parameters, what `sign_forwarded` adds: a
+//! delivery may be shown after a reload renamed its route, or may have
+//! matched none) and any header or query parameter whose name looks like one.
 
 use serde_json::{json, Value};
 
@@ -13,16 +14,22 @@ pub const REDACTED: &str = "…";
 
 /// Header and query names whose values are never shown, whatever the route
 /// (substrings, lowercase).
-const SECRET_LOOKING: [&str; 9] = [
+const SECRET_LOOKING: [&str; 15] = [
     "signature",
     "sig",
     "hmac",
+    "mac",
+    "hash",
     "token",
     "secret",
     "auth",
     "cookie",
+    "session",
     "key",
     "password",
+    "credential",
+    "verif",
+    "jwt",
 ];
 
 fn looks_secret(name: &str) -> bool {
@@ -30,16 +37,17 @@ fn looks_secret(name: &str) -> bool {
     SECRET_LOOKING.iter().any(|s| lower.contains(s))
 }
 
-/// `{method, target, headers: [[name, value], …]}` with credentials as `…`.
+/// `{method, target, headers: [[name, value], …]}` with credentials as `…`;
+/// `routes` are every configured route.
 pub fn head_view<'h>(
-    route: Option<&Route>,
+    routes: &[Route],
     method: &str,
     target: &str,
     headers: impl Iterator<Item = (&'h [u8], &'h [u8])>,
 ) -> Value {
     let secret_header = |name: &[u8]| {
         looks_secret(&String::from_utf8_lossy(name))
-            || route.is_some_and(|r| {
+            || routes.iter().any(|r| {
                 r.credential_headers
                     .iter()
                     .any(|h| names_equal(name, h.as_str().as_bytes()))
@@ -56,10 +64,10 @@ pub fn head_view<'h>(
             json!([String::from_utf8_lossy(name), shown])
         })
         .collect();
-    let credential_params: &[String] = route.map_or(&[], |r| r.credential_query.as_slice());
+    let credential_params: Vec<String> = routes.iter().flat_map(|r| r.credential_query.iter().cloned()).collect();
     json!({
         "method": method,
-        "target": redact_query(target, credential_params),
+        "target": redact_query(target, &credential_params),
         "headers": headers,
     })
 }
@@ -102,18 +110,26 @@ mod tests {
 
     #[test]
     fn secret_looking_headers_are_redacted_without_a_route() {
-        let headers: [(&[u8], &[u8]); 3] = [
+        let headers: [(&[u8], &[u8]); 5] = [
             (b"X-Hub-Signature-256", b"sha256=abc"),
             (b"Authorization", b"Bearer xyz"),
+            (b"verif-hash", b"flutterwave-secret"),
+            (b"X-Airtable-Content-MAC", b"hmac-sha256=00"),
             (b"X-GitHub-Event", b"push"),
         ];
-        let view = head_view(None, "POST", "/h?token=1", headers.into_iter());
+        let view = head_view(&[], "POST", "/h?token=1", headers.into_iter());
         assert_eq!(
             view,
             json!({
                 "method": "POST",
                 "target": "/h?token=…",
-                "headers": [["X-Hub-Signature-256", "…"], ["Authorization", "…"], ["X-GitHub-Event", "push"]],
+                "headers": [
+                    ["X-Hub-Signature-256", "…"],
+                    ["Authorization", "…"],
+                    ["verif-hash", "…"],
+                    ["X-Airtable-Content-MAC", "…"],
+                    ["X-GitHub-Event", "push"],
+                ],
             })
         );
     }

@@ -50,6 +50,13 @@ impl RouteContext<'_> {
         }
         let schemes = self.schemes(raw, report)?;
         let tolerance = raw.replay_window.as_ref().map(|w| w.get_ref().0);
+        if tolerance.is_none() && schemes.specs.iter().any(AnySpec::has_unbounded_timestamp) {
+            report.warn(
+                raw.provider.as_ref().map(Spanned::span),
+                self.key("replay_window"),
+                "the sender signs a timestamp but documents no window for it: set replay_window (e.g. \"5m\", longer than the sender's retries reuse a timestamp) so a captured delivery cannot be replayed later",
+            );
+        }
         if let Some(window) = &raw.replay_window {
             if !schemes.specs.iter().any(AnySpec::has_timestamp) {
                 report.error(
@@ -426,6 +433,13 @@ impl AnySpec {
         match self {
             AnySpec::Preset(spec) => spec.has_timestamp(),
             AnySpec::Custom(spec) => spec.has_timestamp(),
+        }
+    }
+
+    fn has_unbounded_timestamp(&self) -> bool {
+        match self {
+            AnySpec::Preset(spec) => spec.has_unbounded_timestamp(),
+            AnySpec::Custom(spec) => spec.has_unbounded_timestamp(),
         }
     }
 }

@@ -99,6 +99,9 @@ pub struct Server {
     pub admin_listen: Option<String>,
     /// What the admin API's state-changing endpoints ask for, if set.
     pub admin_token: Option<Secret>,
+    /// Host names, lowercase, under which browsers may use the admin
+    /// listener (IP addresses and `localhost` always work).
+    pub admin_hosts: Vec<String>,
     pub recent_deliveries: usize,
     /// Requests handled at once; more get 503 with `Retry-After`.
     pub max_connections: usize,
@@ -533,6 +536,7 @@ fn build_server(
         tls,
         admin_listen,
         admin_token,
+        admin_hosts: server.admin_hosts.iter().map(|h| h.to_ascii_lowercase()).collect(),
         recent_deliveries,
         max_connections,
         max_in_flight_body,

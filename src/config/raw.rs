@@ -41,6 +41,10 @@ pub struct RawServer {
     /// The token the admin API's state-changing endpoints ask for
     /// (`env:NAME` or `file:/path`).
     pub admin_token: Option<Spanned<String>>,
+    /// Host names (besides IP addresses and `localhost`) under which a
+    /// browser may reach the admin listener and its console.
+    #[serde(default)]
+    pub admin_hosts: Vec<String>,
     /// Deliveries kept per route for `/deliveries`.
     pub recent_deliveries: Option<Spanned<usize>>,
     /// Requests handled at once; more get 503.

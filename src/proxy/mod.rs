@@ -50,8 +50,9 @@ use client::{Arrival, Client};
 use context::DeliveryContext;
 
 /// Heads up to this size are kept beside their delivery's record for the
-/// console (an ordinary webhook head is 1–2 KiB).
-const KEPT_HEAD_LIMIT: usize = 16 * 1024;
+/// console (an ordinary webhook head is 1–2 KiB): at most this much per
+/// listed delivery, whoever sent it.
+const KEPT_HEAD_LIMIT: usize = 8 * 1024;
 
 /// The pingora application serving the public listener(s).
 pub struct HookfenceApp {
@@ -237,7 +238,11 @@ impl HookfenceApp {
         let started = Instant::now();
         let mut ctx = DeliveryContext::new(head.method.to_string(), head.path().to_owned());
         ctx.trace = Some(TraceContext::of(head.headers()));
-        ctx.kept_head = head.copy_within(KEPT_HEAD_LIMIT);
+        // Kept for the console's view of one delivery; without an admin
+        // listener nobody could look.
+        if live.config.server.admin_listen.is_some() {
+            ctx.kept_head = head.copy_within(KEPT_HEAD_LIMIT);
+        }
         let mut exchange = Exchange {
             persistent: head.persistent && !draining,
             client,
@@ -284,7 +289,7 @@ impl HookfenceApp {
         .map_err(|e| body_refusal(e, ctx))?;
         exchange.body_read = true;
         ctx.body_bytes = body.len();
-        if let Some(limit) = route.keep_bodies {
+        if let Some(limit) = route.keep_bodies.filter(|_| config.server.admin_listen.is_some()) {
             // A copy, not a slice: a slice would hold the whole body's
             // buffer for as long as the delivery is listed.
             ctx.kept_body = Some(Bytes::copy_from_slice(&body[..body.len().min(limit)]));

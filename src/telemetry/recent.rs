@@ -56,10 +56,11 @@ impl Ring {
     }
 }
 
-/// Newest first, by arrival (ties, if any, by when recorded).
-fn newest_first(mut held: Vec<Arc<Listed>>) -> Vec<Listed> {
+/// Newest first, by arrival (ties, if any, by when recorded). The records
+/// are shared, not copied: a listing filters before it serialises.
+fn newest_first(mut held: Vec<Arc<Listed>>) -> Vec<Arc<Listed>> {
     held.sort_by_key(|entry| std::cmp::Reverse((entry.record.received, entry.seq)));
-    held.iter().map(|entry| Listed::clone(entry)).collect()
+    held
 }
 
 /// Rings per route name, plus one for requests that matched no route.
@@ -109,12 +110,12 @@ impl RecentDeliveries {
     }
 
     /// The route's recent deliveries, newest first; `None` for a route never seen.
-    pub fn list(&self, route: &str) -> Option<Vec<Listed>> {
+    pub fn list(&self, route: &str) -> Option<Vec<Arc<Listed>>> {
         self.ring(route).map(|ring| newest_first(ring.held().collect()))
     }
 
     /// Every route's recent deliveries (and those that matched none), newest first.
-    pub fn list_all(&self) -> Vec<Listed> {
+    pub fn list_all(&self) -> Vec<Arc<Listed>> {
         let rings: Vec<Arc<Ring>> = {
             let rings = self.rings.read().unwrap_or_else(|p| p.into_inner());
             rings.values().cloned().collect()
@@ -123,12 +124,11 @@ impl RecentDeliveries {
     }
 
     /// The delivery numbered `seq`, while it is still kept.
-    pub fn find(&self, seq: u64) -> Option<Listed> {
+    pub fn find(&self, seq: u64) -> Option<Arc<Listed>> {
         let rings = self.rings.read().unwrap_or_else(|p| p.into_inner());
         rings
             .values()
             .find_map(|ring| ring.held().find(|entry| entry.seq == seq))
-            .map(|entry| Listed::clone(&entry))
     }
 
     /// The route's minute-by-minute counts; `None` for a route never seen.
@@ -199,7 +199,7 @@ mod tests {
 
     fn listed_ids(recent: &RecentDeliveries) -> Vec<String> {
         let listed = recent.list("r").unwrap_or_default();
-        listed.into_iter().filter_map(|d| d.record.delivery_id).collect()
+        listed.iter().filter_map(|d| d.record.delivery_id.clone()).collect()
     }
 
     #[test]

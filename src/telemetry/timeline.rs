@@ -6,9 +6,10 @@
 //! windows without a Prometheus server next to it. Each minute is a slot of
 //! atomic counters (written on the data path without a lock); a slot is
 //! reused when its minute comes round again an hour later, zeroed by the
-//! first delivery of the new minute. A delivery counted by another thread in
-//! the instant between that slot's claim and its zeroing can be lost: the
-//! windows are a display, the Prometheus counters stay exact.
+//! first delivery of the new minute, which marks it as being reset while it
+//! zeroes it (readers skip it, writers do not count into it). A delivery
+//! arriving in that instant is not counted: the windows are a display, the
+//! Prometheus counters stay exact.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -20,9 +21,13 @@ use crate::outcome::{Class, Outcome};
 /// Minutes kept.
 pub const MINUTES: usize = 60;
 /// Latency buckets: four per doubling from 1 µs, the last open-ended
-/// (2^(127/4) µs is over 9 hours).
+/// (from 2^(127/4) µs, about an hour).
 const BUCKETS: usize = 128;
 const OUTCOMES: usize = Outcome::ALL.len();
+/// A slot that holds no minute yet.
+const UNUSED: u64 = u64::MAX;
+/// A slot being zeroed for its new minute.
+const RESETTING: u64 = u64::MAX - 1;
 
 struct Slot {
     /// The minute (since the Unix epoch) the counters belong to.
@@ -34,7 +39,7 @@ struct Slot {
 impl Slot {
     fn new() -> Self {
         Self {
-            minute: AtomicU64::new(u64::MAX),
+            minute: AtomicU64::new(UNUSED),
             outcomes: std::array::from_fn(|_| AtomicU32::new(0)),
             latency: std::array::from_fn(|_| AtomicU32::new(0)),
         }
@@ -83,26 +88,33 @@ impl Timeline {
         let slot = &self.slots[(minute % MINUTES as u64) as usize];
         let held = slot.minute.load(Ordering::Acquire);
         if held != minute {
-            // A delivery that arrived in an older minute than the slot holds
-            // (it finished late) is too old to count.
-            if held != u64::MAX && held > minute {
+            // A slot being reset, or holding a newer minute than this
+            // delivery's (it finished late): not counted.
+            if held == RESETTING || (held != UNUSED && held > minute) {
                 return;
             }
             if slot
                 .minute
-                .compare_exchange(held, minute, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
+                .compare_exchange(held, RESETTING, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
             {
+                // Another delivery is resetting it (or just did): count
+                // only if it now holds this minute.
+                if slot.minute.load(Ordering::Acquire) != minute {
+                    return;
+                }
+            } else {
                 for counter in slot.outcomes.iter().chain(&slot.latency) {
                     counter.store(0, Ordering::Relaxed);
                 }
+                slot.minute.store(minute, Ordering::Release);
             }
         }
         slot.outcomes[outcome.index()].fetch_add(1, Ordering::Relaxed);
         slot.latency[bucket(duration)].fetch_add(1, Ordering::Relaxed);
     }
 
-    /// The last `minutes` minutes up to `now`, summed.
+    /// The last `minutes` minutes up to `now` (the current one partly), summed.
     pub fn window(&self, now: SystemTime, minutes: u64) -> Window {
         let mut window = Window::default();
         let mut latency = [0u64; BUCKETS];
@@ -155,6 +167,9 @@ impl Timeline {
         let current = minute_of(now);
         self.slots.iter().filter_map(move |slot| {
             let minute = slot.minute.load(Ordering::Acquire);
+            if minute == RESETTING {
+                return None;
+            }
             let back = current.checked_sub(minute)?;
             (back < minutes.min(MINUTES as u64)).then_some((back, slot))
         })

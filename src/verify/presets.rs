@@ -1222,7 +1222,8 @@ pub static PRESETS: &[Preset] = &[
     },
     Preset {
         // `t` is in milliseconds, signed after the body; no window is
-        // documented (set replay_window).
+        // documented (set replay_window). Recent Ghost versions put `event`
+        // in the body; older ones name no event.
         name: "ghost",
         docs: "https://github.com/TryGhost/Ghost/blob/main/ghost/core/core/server/services/webhooks/webhook-trigger.js",
         schemes: &[SchemeSpec::Signature(SignatureSpec {
@@ -1255,7 +1256,9 @@ pub static PRESETS: &[Preset] = &[
     Preset {
         // Signature v3 over method, URL (the route's `public_url`), body and
         // the millisecond timestamp. v1/v2 (plain hashes, no HMAC) are not
-        // accepted. The body is an array of events: no single delivery id.
+        // accepted. The URL is signed as sent, as HubSpot's official SDKs
+        // (Python, Node, PHP) do. The body is an array of events: no single
+        // delivery id.
         name: "hubspot",
         docs: "https://developers.hubspot.com/docs/apps/developer-platform/build-apps/authentication/request-validation",
         schemes: &[SchemeSpec::Signature(SignatureSpec {
@@ -1311,7 +1314,8 @@ pub static PRESETS: &[Preset] = &[
     Preset {
         // No signature: Okta sends the header the event hook was set up
         // with, `Authorization` by default, its value verbatim (configure
-        // the whole value as the secret). The one-time verification GET is
+        // the whole value as the secret; for another header name, write a
+        // custom token scheme). The one-time verification GET is
         // answered here; it carries no secret, so it is answered unchecked,
         // as Dropbox's is.
         name: "okta",

@@ -109,6 +109,21 @@ impl<S: AsRef<str>> SchemeSpec<S> {
         matches!(self, SchemeSpec::Signature(SignatureSpec { timestamp: Some(_), .. }))
     }
 
+    /// A signed timestamp whose age nothing checks by default (the sender
+    /// documents no window).
+    pub fn has_unbounded_timestamp(&self) -> bool {
+        matches!(
+            self,
+            SchemeSpec::Signature(SignatureSpec {
+                timestamp: Some(TimestampSpec {
+                    tolerance_secs: None,
+                    ..
+                }),
+                ..
+            })
+        )
+    }
+
     /// The algorithm whose keys this scheme takes, if it is a signature.
     pub fn algorithm(&self) -> Option<Algorithm> {
         match self {

@@ -299,6 +299,10 @@ async function refreshQueue() {
     box.append(head);
     const lists = {};
     for (const which of ["pending", "dead"]) {
+      if (route.queue[which] === 0) {
+        lists[which] = [];
+        continue;
+      }
       const answer = await api("/queue/" + encodeURIComponent(route.name) + "?state=" + which + "&limit=1000");
       if (!answer.ok) {
         state.queueReadable = false;
@@ -498,9 +502,11 @@ async function refresh() {
   }
 }
 
+// Polls every POLL_MS while the tab is visible and Live is ticked; a
+// hidden tab costs the admin listener (and a shared Redis queue) nothing.
 function schedule() {
   clearTimeout(state.timer);
-  if ($("live").checked) {
+  if ($("live").checked && !document.hidden) {
     state.timer = setTimeout(async () => {
       await refresh();
       schedule();
@@ -537,6 +543,10 @@ document.addEventListener("DOMContentLoaded", () => {
     refresh();
   });
   $("live").addEventListener("change", schedule);
+  document.addEventListener("visibilitychange", () => {
+    if (!document.hidden && $("live").checked) refresh().then(schedule);
+    else schedule();
+  });
   $("detail-close").addEventListener("click", closeDelivery);
   document.addEventListener("keydown", (e) => {
     if (e.key === "Escape" && !$("detail").hidden) closeDelivery();
