@@ -83,15 +83,22 @@ impl Shard {
             .is_some_and(|slot| slot.expires > now)
     }
 
-    /// Unlinks `digest` from the index (its ring slot, expired, stays until
-    /// it reaches the front): a new commit of it is then the one found.
-    fn forget(&mut self, digest: Digest) {
+    /// Whether `digest` is delivered and remembered until after `now`; if
+    /// it is linked but expired, unlinks it (its ring slot stays until it
+    /// reaches the front), so that a new commit of it is the one found. One
+    /// probe of the index, for `commit`.
+    fn delivered_or_forget(&mut self, digest: Digest, now: u64) -> bool {
         let (ring, front) = (&self.ring, self.front);
-        if let Ok(entry) = self.index.find_entry(digest.low, |&seq| {
-            let at = seq.wrapping_sub(front as u32) as usize;
-            ring.get(at).is_some_and(|slot| slot.digest == digest)
+        let slot_of = |seq: u32| ring.get(seq.wrapping_sub(front as u32) as usize);
+        match self.index.find_entry(digest.low, |&seq| {
+            slot_of(seq).is_some_and(|slot| slot.digest == digest)
         }) {
-            entry.remove();
+            Ok(entry) if slot_of(*entry.get()).is_some_and(|slot| slot.expires > now) => true,
+            Ok(entry) => {
+                entry.remove();
+                false
+            }
+            Err(_) => false,
         }
     }
 
@@ -232,10 +239,9 @@ impl DedupStore for MemoryStore {
         // Whoever holds the claim now (or nobody: it expired meanwhile), the
         // delivery *was* forwarded: a retry must now be a duplicate.
         shard.in_flight.remove(&digest);
-        if shard.delivered(digest, now) {
+        if shard.delivered_or_forget(digest, now) {
             return Ok(());
         }
-        shard.forget(digest);
         if shard.ring.len() >= self.capacity_per_shard && shard.pop_front() {
             self.evictions.fetch_add(1, Ordering::Relaxed);
         }
