@@ -63,25 +63,32 @@ impl TimestampFormat {
 /// numeric offset is read here and applied to the local time before it.
 fn parse_rfc3339(text: &str) -> Option<i64> {
     let split = text.len().checked_sub(6).filter(|&i| text.is_char_boundary(i));
-    let (local, offset_secs) = match split.map(|i| (&text[..i], &text.as_bytes()[i..])) {
-        Some((local, [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2])) => {
-            let digits = [*h1, *h2, *m1, *m2];
-            if !digits.iter().all(u8::is_ascii_digit) {
-                return None;
-            }
-            let [h1, h2, m1, m2] = digits.map(|d| i64::from(d - b'0'));
-            let (hours, minutes) = (h1 * 10 + h2, m1 * 10 + m2);
-            if hours > 23 || minutes > 59 {
-                return None;
-            }
-            let offset = (hours * 3600 + minutes * 60) * if *sign == b'-' { -1 } else { 1 };
-            (std::borrow::Cow::Owned(format!("{local}Z")), offset)
-        }
-        _ => (std::borrow::Cow::Borrowed(text), 0),
+    let Some((local, [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2])) =
+        split.map(|i| (&text[..i], &text.as_bytes()[i..]))
+    else {
+        return seconds(humantime::parse_rfc3339(text).ok()?);
     };
-    let at = humantime::parse_rfc3339(&local).ok()?;
-    let local_secs: i64 = at.duration_since(UNIX_EPOCH).ok()?.as_secs().try_into().ok()?;
-    Some(local_secs - offset_secs)
+    let digits = [*h1, *h2, *m1, *m2];
+    if !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let [h1, h2, m1, m2] = digits.map(|d| i64::from(d - b'0'));
+    let (hours, minutes) = (h1 * 10 + h2, m1 * 10 + m2);
+    if hours > 23 || minutes > 59 {
+        return None;
+    }
+    let offset = (hours * 3600 + minutes * 60) * if *sign == b'-' { -1 } else { 1 };
+    // The local time with `Z` instead, on the stack (a timestamp is short).
+    let mut buffer = [0u8; 40];
+    let utc = buffer.get_mut(..=local.len())?;
+    utc[..local.len()].copy_from_slice(local.as_bytes());
+    utc[local.len()] = b'Z';
+    let local_secs = seconds(humantime::parse_rfc3339(std::str::from_utf8(utc).ok()?).ok()?)?;
+    Some(local_secs - offset)
+}
+
+fn seconds(at: SystemTime) -> Option<i64> {
+    at.duration_since(UNIX_EPOCH).ok()?.as_secs().try_into().ok()
 }
 
 /// A scheme's signed timestamp and the replay window applied to it.
