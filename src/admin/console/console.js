@@ -306,7 +306,7 @@ async function refreshQueue() {
       const answer = await api("/queue/" + encodeURIComponent(route.name) + "?state=" + which + "&limit=1000");
       if (!answer.ok) {
         state.queueReadable = false;
-        box.append(el("p", answer.status === 401 || answer.status === 403
+        box.append(el("p", answer.status === 401
           ? "Enter the admin token to see the queue."
           : answer.body.error || "the queue did not answer", "muted"));
         break;
@@ -384,7 +384,9 @@ async function openDelivery(seq, focus = true) {
   if (!answer.ok) {
     $("detail-title").textContent = "Delivery " + seq;
     reason.className = "reason failed";
-    reason.textContent = answer.status === 401 || answer.status === 403
+    // 401: a token is set and the page lacks it; 403 explains itself
+    // (no token configured on a listener off loopback).
+    reason.textContent = answer.status === 401
       ? "Enter the admin token to see a delivery's request."
       : answer.body.error || "not found";
     if (focus) panel.focus();
