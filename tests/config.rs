@@ -568,3 +568,25 @@ fn config_dedup_target(config: &Config) -> hookfence::redis_connection::Target {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn a_signed_timestamp_without_a_documented_window_asks_for_replay_window() {
+    let warnings = |extra: &str| -> Vec<String> {
+        let source = format!(
+            "{SERVER}\n[[routes]]\nname = \"cal\"\npath = \"/cal\"\nupstream = \"http://127.0.0.1:3000\"\nprovider = \"calendly\"\nsecrets = [\"env:GH\"]\n{extra}\n"
+        );
+        let config = parse(&source).expect("a warning, not an error");
+        config.warnings.iter().map(ToString::to_string).collect()
+    };
+    let unbounded = warnings("");
+    assert!(
+        unbounded.iter().any(|w| w.contains("routes[0].replay_window")
+            && w.contains("signs a timestamp but documents no window")
+            && w.contains("test.toml:")),
+        "{unbounded:?}"
+    );
+    assert!(warnings("replay_window = \"5m\"").is_empty());
+    // A preset with a documented window, or none signed, says nothing.
+    let github = parse(&route("provider = \"github\"\nsecrets = [\"env:GH\"]")).unwrap();
+    assert!(github.warnings.is_empty(), "{:?}", github.warnings);
+}
