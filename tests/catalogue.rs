@@ -5,7 +5,6 @@ use std::path::Path;
 
 use hookfence::catalogue;
 use hookfence::config::Config;
-use hookfence::verify::encoding::KeyEncoding;
 use hookfence::verify::presets::PRESETS;
 
 #[test]
@@ -21,21 +20,7 @@ fn docs_providers_md_is_current() {
 #[test]
 fn every_example_route_validates() {
     for preset in PRESETS {
-        let key = match preset.key_encoding {
-            KeyEncoding::Text => "example-secret",
-            // The first well-formed key of the preset's kind: a P-256 public
-            // key (SendGrid's published test key), RFC 8032 test key 1 in
-            // base64 and in hex, a Standard Webhooks secret, plain base64.
-            _ => [
-                "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEEDr2LjtURuePQzplybdC+u4CwrqDqBaWjcMMsTbhdbcwHBcepxo7yAQGhHPTnlvFYPAZFceEu/1FwCM/QmGUhA==",
-                "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=",
-                "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a",
-                "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
-            ]
-            .into_iter()
-            .find(|key| preset.key(key).is_ok())
-            .unwrap_or_else(|| panic!("{}: no example key of its kind", preset.name)),
-        };
+        let key = preset.example_key();
         let variable = catalogue::example_variable(preset);
         let source = format!(
             "[server]\nlisten = \"127.0.0.1:8080\"\n\n{}",

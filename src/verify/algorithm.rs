@@ -88,6 +88,20 @@ pub enum PreparedKey {
 }
 
 impl PreparedKey {
+    /// Whether `signature` signs `message` under this public key (never,
+    /// for an HMAC key: those are compared as MACs).
+    fn verifies(&self, message: &[u8], signature: &[u8]) -> bool {
+        match self {
+            PreparedKey::Ed25519(key) => {
+                Signature::from_slice(signature).is_ok_and(|s| key.verify_strict(message, &s).is_ok())
+            }
+            PreparedKey::EcdsaP256(point) => UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, &point[..])
+                .verify(message, signature)
+                .is_ok(),
+            PreparedKey::Sha1(_) | PreparedKey::Sha256(_) | PreparedKey::Sha512(_) => false,
+        }
+    }
+
     fn algorithm(&self) -> Algorithm {
         match self {
             PreparedKey::Sha1(_) => Algorithm::Sha1,
@@ -148,31 +162,13 @@ impl Algorithm {
     /// old ones.)
     pub fn matching_key(self, keys: &[Secret], feed: Feed<'_>, presented: &[&[u8]]) -> Option<usize> {
         match self {
-            Algorithm::Ed25519 => {
+            Algorithm::Ed25519 | Algorithm::EcdsaP256 => {
+                // Public-key verification takes the message whole.
                 let mut message = Vec::new();
                 feed(&mut |bytes| message.extend_from_slice(bytes));
                 keys.iter().position(|k| {
-                    let Some(key) = self.prepared(k) else { return false };
-                    let PreparedKey::Ed25519(key) = &*key else {
-                        return false;
-                    };
-                    presented.iter().any(|signature| {
-                        Signature::from_slice(signature).is_ok_and(|s| key.verify_strict(&message, &s).is_ok())
-                    })
-                })
-            }
-            Algorithm::EcdsaP256 => {
-                let mut message = Vec::new();
-                feed(&mut |bytes| message.extend_from_slice(bytes));
-                keys.iter().position(|k| {
-                    let Some(key) = self.prepared(k) else { return false };
-                    let PreparedKey::EcdsaP256(point) = &*key else {
-                        return false;
-                    };
-                    let key = UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, &point[..]);
-                    presented
-                        .iter()
-                        .any(|signature| key.verify(&message, signature).is_ok())
+                    self.prepared(k)
+                        .is_some_and(|key| presented.iter().any(|signature| key.verifies(&message, signature)))
                 })
             }
             _ => keys.iter().position(|key| {

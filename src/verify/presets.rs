@@ -67,6 +67,24 @@ impl Preset {
         Ok(Verifier::new(schemes.collect::<Result<_, _>>()?))
     }
 
+    /// A well-formed key of this provider's kind, for examples and tests:
+    /// a text secret, a Standard Webhooks secret, an Ed25519 public key (RFC
+    /// 8032 test key 1, in hex or base64) or a P-256 public key (SendGrid's
+    /// published test key).
+    pub fn example_key(&self) -> &'static str {
+        const CANDIDATES: [&str; 5] = [
+            "example-secret",
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a",
+            "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=",
+            "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEEDr2LjtURuePQzplybdC+u4CwrqDqBaWjcMMsTbhdbcwHBcepxo7yAQGhHPTnlvFYPAZFceEu/1FwCM/QmGUhA==",
+        ];
+        CANDIDATES
+            .into_iter()
+            .find(|key| self.key(key).is_ok())
+            .unwrap_or(CANDIDATES[0])
+    }
+
     /// A key as this provider writes it (e.g. `whsec_…`), decoded and checked.
     pub fn key(&self, text: &str) -> Result<Secret, String> {
         let algorithm = self.schemes.iter().find_map(SchemeSpec::algorithm);
@@ -148,6 +166,22 @@ const fn header_timestamp(header: &'static str, tolerance_secs: Option<u64>) -> 
         source: TimestampSourceSpec::Header(header),
         format: TimestampFormat::UnixSeconds,
         tolerance_secs,
+    })
+}
+
+/// `v0=<hex>` over `v0:{timestamp}:{body}`, the timestamp (Unix seconds)
+/// in its own header, ±5 minutes (Slack's shape; Zoom and Frame.io copied it).
+const fn v0_signature(header: &'static str, timestamp_header: &'static str) -> SchemeSpec<&'static str> {
+    SchemeSpec::Signature(SignatureSpec {
+        header,
+        format: FormatSpec::Single { prefix: "v0=" },
+        algorithm: Algorithm::Sha256,
+        encoding: Encoding::Hex,
+        signed: "v0:{timestamp}:{body}",
+        timestamp: header_timestamp(timestamp_header, Some(300)),
+        id_header: None,
+        body_digest_param: None,
+        url_variants: false,
     })
 }
 
@@ -360,17 +394,7 @@ pub static PRESETS: &[Preset] = &[
     Preset {
         name: "slack",
         docs: "https://api.slack.com/authentication/verifying-requests-from-slack",
-        schemes: &[SchemeSpec::Signature(SignatureSpec {
-            header: "x-slack-signature",
-            format: FormatSpec::Single { prefix: "v0=" },
-            algorithm: Sha256,
-            encoding: Hex,
-            signed: "v0:{timestamp}:{body}",
-            timestamp: header_timestamp("x-slack-request-timestamp", Some(300)),
-            id_header: None,
-            body_digest_param: None,
-            url_variants: false,
-        })],
+        schemes: &[v0_signature("x-slack-signature", "x-slack-request-timestamp")],
         legacy: &[],
         key_encoding: TEXT,
         delivery_id: Some("json:/event_id"),
@@ -558,17 +582,7 @@ pub static PRESETS: &[Preset] = &[
         // Zoom's own code checks no window; 300 s is hookfence policy.
         name: "zoom",
         docs: "https://developers.zoom.us/docs/api/webhooks/#verify-webhook-events",
-        schemes: &[SchemeSpec::Signature(SignatureSpec {
-            header: "x-zm-signature",
-            format: FormatSpec::Single { prefix: "v0=" },
-            algorithm: Sha256,
-            encoding: Hex,
-            signed: "v0:{timestamp}:{body}",
-            timestamp: header_timestamp("x-zm-request-timestamp", Some(300)),
-            id_header: None,
-            body_digest_param: None,
-            url_variants: false,
-        })],
+        schemes: &[v0_signature("x-zm-signature", "x-zm-request-timestamp")],
         legacy: &[],
         key_encoding: TEXT,
         delivery_id: None,
@@ -1021,17 +1035,7 @@ pub static PRESETS: &[Preset] = &[
     Preset {
         name: "frameio",
         docs: "https://developer.adobe.com/frameio/guides/Webhooks/",
-        schemes: &[SchemeSpec::Signature(SignatureSpec {
-            header: "x-frameio-signature",
-            format: FormatSpec::Single { prefix: "v0=" },
-            algorithm: Sha256,
-            encoding: Hex,
-            signed: "v0:{timestamp}:{body}",
-            timestamp: header_timestamp("x-frameio-request-timestamp", Some(300)),
-            id_header: None,
-            body_digest_param: None,
-            url_variants: false,
-        })],
+        schemes: &[v0_signature("x-frameio-signature", "x-frameio-request-timestamp")],
         legacy: &[],
         key_encoding: TEXT,
         delivery_id: None,
@@ -1358,6 +1362,15 @@ mod tests {
             for field in [preset.delivery_id, preset.event].into_iter().flatten() {
                 Field::parse(field).unwrap_or_else(|e| panic!("{}: {e}", preset.name));
             }
+        }
+    }
+
+    #[test]
+    fn every_preset_has_a_well_formed_example_key() {
+        for preset in PRESETS {
+            preset
+                .key(preset.example_key())
+                .unwrap_or_else(|e| panic!("{}: {e}", preset.name));
         }
     }
 
