@@ -20,6 +20,7 @@ pub mod filter;
 pub mod header_lines;
 pub mod http1;
 pub mod listener_certificate;
+pub mod lower_hex;
 pub mod outcome;
 pub mod proxy;
 pub mod redis_connection;

@@ -15,6 +15,7 @@
 //! broken one, is dropped (W3C Trace Context §3.2, §4.3).
 
 use crate::header_lines::HeaderLines;
+use crate::lower_hex;
 
 /// The version hookfence writes.
 const VERSION: &[u8] = b"00";
@@ -34,7 +35,7 @@ pub struct TraceId([u8; 16]);
 impl std::fmt::Display for TraceId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut text = [0u8; 32];
-        put_hex(&self.0, &mut text);
+        lower_hex::put(&self.0, &mut text);
         // Hex digits are ASCII.
         f.write_str(std::str::from_utf8(&text).unwrap_or_default())
     }
@@ -100,9 +101,9 @@ impl TraceContext {
     pub fn traceparent(&self) -> [u8; TRACEPARENT_LEN] {
         let mut value = [b'-'; TRACEPARENT_LEN];
         value[..2].copy_from_slice(VERSION);
-        put_hex(&self.trace_id, &mut value[3..35]);
-        put_hex(&self.span_id, &mut value[36..52]);
-        put_hex(&[self.flags], &mut value[53..55]);
+        lower_hex::put(&self.trace_id, &mut value[3..35]);
+        lower_hex::put(&self.span_id, &mut value[36..52]);
+        lower_hex::put(&[self.flags], &mut value[53..55]);
         value
     }
 }
@@ -113,7 +114,7 @@ fn parse(value: &[u8]) -> Option<([u8; 16], u8)> {
     let value = value.trim_ascii();
     let head = value.get(..TRACEPARENT_LEN)?;
     let version = &head[..2];
-    if !lower_hex(version) || version == b"ff" {
+    if !is_lower_hex(version) || version == b"ff" {
         return None;
     }
     // Version 00 is exactly 55 characters; a later one may add fields after
@@ -128,7 +129,7 @@ fn parse(value: &[u8]) -> Option<([u8; 16], u8)> {
         return None;
     }
     let (trace, parent, flags) = (&head[3..35], &head[36..52], &head[53..55]);
-    if !(lower_hex(trace) && lower_hex(parent) && lower_hex(flags)) {
+    if !(is_lower_hex(trace) && is_lower_hex(parent) && is_lower_hex(flags)) {
         return None;
     }
     let mut trace_id = [0u8; 16];
@@ -143,19 +144,8 @@ fn parse(value: &[u8]) -> Option<([u8; 16], u8)> {
     Some((trace_id, flag_byte[0]))
 }
 
-/// Lowercase hex of `bytes` into `out` (twice as long). Written out by
-/// hand: it runs on every delivery, and the `hex` crate's iterator costs
-/// several times as many instructions for these few bytes.
-fn put_hex(bytes: &[u8], out: &mut [u8]) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for (byte, pair) in bytes.iter().zip(out.chunks_exact_mut(2)) {
-        pair[0] = DIGITS[usize::from(byte >> 4)];
-        pair[1] = DIGITS[usize::from(byte & 0x0f)];
-    }
-}
-
 /// Only lowercase hex is valid in `traceparent`.
-fn lower_hex(bytes: &[u8]) -> bool {
+fn is_lower_hex(bytes: &[u8]) -> bool {
     bytes.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
@@ -182,14 +172,6 @@ mod tests {
     use super::parse;
 
     const VALID: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-
-    #[test]
-    fn hex_is_written_as_the_hex_crate_writes_it() {
-        let bytes: Vec<u8> = (0..=255).collect();
-        let mut out = vec![0u8; 512];
-        super::put_hex(&bytes, &mut out);
-        assert_eq!(String::from_utf8(out).unwrap(), hex::encode(&bytes));
-    }
 
     #[test]
     fn the_specification_example_parses() {

@@ -31,8 +31,6 @@ use crate::redis_connection::{RedisFailure, Target};
 use memory::MemoryStore;
 use redis::RedisStore;
 
-const HEX: &[u8; 16] = b"0123456789abcdef";
-
 /// A body's digest for a dedup key: xxh3, 128 bits.
 pub fn body_digest(body: &[u8]) -> u128 {
     xxhash_rust::xxh3::xxh3_128(body)
@@ -69,9 +67,16 @@ impl Default for Token {
     }
 }
 
+impl Token {
+    /// The token's 32 lowercase hex digits, as stores write it.
+    pub fn hex(self) -> [u8; 32] {
+        crate::lower_hex::of_u128(self.0)
+    }
+}
+
 impl fmt::Display for Token {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:032x}", self.0)
+        f.write_str(std::str::from_utf8(&self.hex()).unwrap_or_default())
     }
 }
 
@@ -245,11 +250,7 @@ impl Dedup {
         }
         if let Some(digest) = digest {
             key.push(':');
-            let mut hex = [0u8; 32];
-            for (i, byte) in digest.to_be_bytes().iter().enumerate() {
-                hex[2 * i] = HEX[usize::from(byte >> 4)];
-                hex[2 * i + 1] = HEX[usize::from(byte & 0xf)];
-            }
+            let hex = crate::lower_hex::of_u128(digest);
             key.push_str(std::str::from_utf8(&hex).unwrap_or_default());
         }
         key

@@ -47,6 +47,46 @@ return 0
 /// Commands sent in one pipeline at most.
 const MAX_BATCH: usize = 256;
 
+/// What a key holds while its delivery is forwarded, and once it was.
+const IN_FLIGHT: &[u8] = b"inflight:";
+const DONE: &[u8] = b"done:";
+
+/// A claim's value, `inflight:<token>` or `done:<token>`, built on the
+/// stack: two are made for every delivery, and `format!` with the token's
+/// `Display` cost more than the rest of the command.
+struct ClaimValue {
+    bytes: [u8; 9 + 32],
+    len: usize,
+}
+
+impl ClaimValue {
+    fn new(state: &[u8], token: Token) -> Self {
+        let mut bytes = [0u8; 9 + 32];
+        let len = state.len() + 32;
+        bytes[..state.len()].copy_from_slice(state);
+        bytes[state.len()..len].copy_from_slice(&token.hex());
+        Self { bytes, len }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+/// `name key value`, with room for `arguments` arguments in all (those
+/// after the value a few bytes each): allocated once at its final size,
+/// where `Cmd::new` grows as arguments come.
+fn command(name: &str, arguments: usize, key: &str, value: &[u8]) -> Cmd {
+    let mut command = Cmd::with_capacity(arguments, name.len() + key.len() + value.len() + 32);
+    command.arg(name).arg(key).arg(value);
+    command
+}
+
+/// Milliseconds for `PX`: at least 1 (0 is an error there).
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
 pub struct RedisStore {
     connection: Arc<RedisConnection>,
     /// Standalone only: the queue of the task that pipelines commands.
@@ -101,7 +141,7 @@ impl RedisStore {
             .map_err(StoreError::from)
     }
 
-    async fn reserve_with_script(&self, key: &str, claim: &str, ms: &str) -> Result<Reservation, StoreError> {
+    async fn reserve_with_script(&self, key: &str, claim: &[u8], ms: u64) -> Result<Reservation, StoreError> {
         let answer: i64 = self.connection.invoke(self.reserve.key(key).arg(claim).arg(ms)).await?;
         Ok(match answer {
             0 => Reservation::Reserved,
@@ -112,27 +152,26 @@ impl RedisStore {
 }
 
 /// Sends what is queued as pipelines, one after the other, and hands each
-/// reply to its waiter.
+/// reply to its waiter. The buffers live as long as the task: a batch
+/// allocates nothing of its own but redis-rs's encoding of it.
 async fn send_batches(connection: Arc<RedisConnection>, mut commands: mpsc::UnboundedReceiver<Queued>) {
-    while let Some(first) = commands.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match commands.try_recv() {
-                Ok(queued) => batch.push(queued),
-                Err(_) => break,
-            }
-        }
-        let mut pipeline = redis::pipe();
-        // One command's error reply is its own, not the whole batch's.
-        pipeline.ignore_errors();
-        let mut waiters = Vec::with_capacity(batch.len());
-        for queued in batch {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut waiters = Vec::with_capacity(MAX_BATCH);
+    let mut pipeline = redis::Pipeline::with_capacity(MAX_BATCH);
+    // One command's error reply is its own, not the whole batch's.
+    pipeline.ignore_errors();
+    while commands.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        for queued in batch.drain(..) {
             pipeline.add_command(queued.command);
             waiters.push(queued.reply);
         }
-        match connection.query_pipeline(&pipeline).await {
+        let replies = connection.query_pipeline(&pipeline).await;
+        pipeline.clear();
+        match replies {
             Ok(replies) => {
-                for (waiter, reply) in waiters.into_iter().zip(replies) {
+                // A waiter without a reply (never expected) is dropped with
+                // the drain: its delivery gets an error, not a stale reply.
+                for (waiter, reply) in waiters.drain(..).zip(replies) {
                     let reply = match reply {
                         Value::ServerError(e) => Err(RedisFailure(format!("redis: {e}"))),
                         other => Ok(other),
@@ -141,7 +180,7 @@ async fn send_batches(connection: Arc<RedisConnection>, mut commands: mpsc::Unbo
                 }
             }
             Err(e) => {
-                for waiter in waiters {
+                for waiter in waiters.drain(..) {
                     let _ = waiter.send(Err(e.clone()));
                 }
             }
@@ -152,23 +191,23 @@ async fn send_batches(connection: Arc<RedisConnection>, mut commands: mpsc::Unbo
 #[async_trait]
 impl DedupStore for RedisStore {
     async fn reserve(&self, key: &str, token: Token, in_flight: Duration) -> Result<Reservation, StoreError> {
-        let claim = format!("inflight:{token}");
-        let ms = in_flight.as_millis().max(1).to_string();
+        let claim = ClaimValue::new(IN_FLIGHT, token);
+        let ms = millis(in_flight);
         if self.old_server.load(Ordering::Relaxed) {
-            return self.reserve_with_script(key, &claim, &ms).await;
+            return self.reserve_with_script(key, claim.as_bytes(), ms).await;
         }
-        let mut command = redis::cmd("SET");
-        command.arg(key).arg(&claim).arg("NX").arg("PX").arg(&ms).arg("GET");
+        let mut command = command("SET", 7, key, claim.as_bytes());
+        command.arg("NX").arg("PX").arg(ms).arg("GET");
         match self.query(command).await {
             Ok(Value::Nil) => Ok(Reservation::Reserved),
-            Ok(Value::BulkString(held)) if held.starts_with(b"done:") => Ok(Reservation::Duplicate),
+            Ok(Value::BulkString(held)) if held.starts_with(DONE) => Ok(Reservation::Duplicate),
             Ok(Value::BulkString(_) | Value::SimpleString(_)) => Ok(Reservation::InFlight),
             Ok(other) => Err(StoreError(format!("redis: unexpected reply to SET: {other:?}"))),
             // Redis before 7.0 refuses NX together with GET.
             Err(e) if e.0.contains("syntax") => {
                 self.old_server.store(true, Ordering::Relaxed);
                 tracing::info!("redis before 7.0: dedup reserves with a Lua script");
-                self.reserve_with_script(key, &claim, &ms).await
+                self.reserve_with_script(key, claim.as_bytes(), ms).await
             }
             Err(e) => Err(e),
         }
@@ -177,18 +216,17 @@ impl DedupStore for RedisStore {
     async fn commit(&self, key: &str, token: Token, ttl: Duration) -> Result<(), StoreError> {
         // Whatever the key held (this claim, one that expired and was
         // taken, or a done mark), the delivery was forwarded: done now.
-        let mut command = redis::cmd("SET");
-        command
-            .arg(key)
-            .arg(format!("done:{token}"))
-            .arg("PX")
-            .arg(ttl.as_millis().max(1).to_string());
+        let mut command = command("SET", 5, key, ClaimValue::new(DONE, token).as_bytes());
+        command.arg("PX").arg(millis(ttl));
         self.query(command).await.map(|_| ())
     }
 
     async fn release(&self, key: &str, token: Token) -> Result<(), StoreError> {
-        let claim = format!("inflight:{token}");
-        let _: i64 = self.connection.invoke(self.release.key(key).arg(claim)).await?;
+        let claim = ClaimValue::new(IN_FLIGHT, token);
+        let _: i64 = self
+            .connection
+            .invoke(self.release.key(key).arg(claim.as_bytes()))
+            .await?;
         Ok(())
     }
 
@@ -198,5 +236,45 @@ impl DedupStore for RedisStore {
 
     fn backend(&self) -> &'static str {
         "redis"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn claim_values_are_the_state_and_the_tokens_hex() {
+        let token = Token::new();
+        assert_eq!(
+            ClaimValue::new(IN_FLIGHT, token).as_bytes(),
+            format!("inflight:{token}").as_bytes()
+        );
+        assert_eq!(
+            ClaimValue::new(DONE, token).as_bytes(),
+            format!("done:{token}").as_bytes()
+        );
+    }
+
+    #[test]
+    fn a_command_built_at_its_size_packs_as_one_built_argument_by_argument() {
+        let token = Token::new();
+        let claim = format!("inflight:{token}");
+        let mut sized = command("SET", 7, "hookfence:{github:1}", claim.as_bytes());
+        sized
+            .arg("NX")
+            .arg("PX")
+            .arg(millis(Duration::from_secs(300)))
+            .arg("GET");
+        let mut grown = redis::cmd("SET");
+        grown
+            .arg("hookfence:{github:1}")
+            .arg(&claim)
+            .arg("NX")
+            .arg("PX")
+            .arg("300000")
+            .arg("GET");
+        assert_eq!(sized.get_packed_command(), grown.get_packed_command());
+        assert_eq!(millis(Duration::ZERO), 1, "PX 0 is an error");
     }
 }
